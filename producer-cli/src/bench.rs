@@ -1,0 +1,354 @@
+//! `understudy bench engine`: throughput, latency and resume time of the engine, measured on a
+//! scratch database and RabbitMQ namespace with real worker processes.
+
+use serde_json::json;
+use sqlx::PgPool;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+use understudy_worker::contract::{JobMessage, Priority};
+use understudy_worker::producer::{Outgoing, Producer};
+use understudy_worker::{db, Settings};
+
+use crate::cli::BenchEngineArgs;
+use crate::commands::{Failure, Outcome};
+use crate::output;
+
+const NAMESPACE: &str = "understudy-bench";
+
+/// Worker processes started for the run; stopped (SIGTERM, then SIGKILL) when dropped.
+struct Workers(Vec<Child>);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for child in &self.0 {
+            // SAFETY: plain kill(2) on our own child's pid.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        for child in &mut self.0 {
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `postgres://…/<db>` with the database name replaced.
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{database}?{q}"),
+        None => format!("{base}/{database}"),
+    }
+}
+
+fn worker_binary() -> Result<std::path::PathBuf, Failure> {
+    let exe = std::env::current_exe().map_err(|e| Failure::Other(e.into()))?;
+    let worker = exe.with_file_name("understudy-worker");
+    if worker.exists() {
+        Ok(worker)
+    } else {
+        Err(Failure::Input(format!(
+            "{} not found: build the workspace first (cargo build --release --bins)",
+            worker.display()
+        )))
+    }
+}
+
+async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut done: F) -> Result<(), Failure>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, sqlx::Error>>,
+{
+    let deadline = Instant::now() + timeout;
+    while !done().await? {
+        if Instant::now() > deadline {
+            return Err(Failure::Other(anyhow::anyhow!(
+                "timed out waiting for {what}"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(())
+}
+
+pub async fn engine(settings: &Settings, args: BenchEngineArgs) -> Outcome {
+    use secrecy::ExposeSecret;
+    let admin = db::connect(settings, 2).await?;
+    let current: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&admin)
+        .await?;
+    let scratch = format!("{current}_bench");
+    if !scratch
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Err(Failure::Input(format!(
+            "database name {current:?} cannot be extended safely"
+        )));
+    }
+    sqlx::query(&format!(
+        "DROP DATABASE IF EXISTS \"{scratch}\" WITH (FORCE)"
+    ))
+    .execute(&admin)
+    .await?;
+    sqlx::query(&format!("CREATE DATABASE \"{scratch}\""))
+        .execute(&admin)
+        .await?;
+    let url = with_database(settings.database_url.expose_secret(), &scratch);
+    let mut bench_settings = settings.clone();
+    bench_settings.database_url = url.clone().into();
+    bench_settings.amqp.namespace = NAMESPACE.into();
+    let pool = db::connect(&bench_settings, 4).await?;
+    db::migrate(&pool).await?;
+    let producer = Producer::connect(&bench_settings, "understudy-bench").await?;
+
+    let binary = worker_binary()?;
+    let mut workers = Workers(Vec::new());
+    for _ in 0..args.workers {
+        let child = Command::new(&binary)
+            .env("UNDERSTUDY_DATABASE_URL", &url)
+            .env("UNDERSTUDY_AMQP__NAMESPACE", NAMESPACE)
+            .env(
+                "UNDERSTUDY_WORKER__CONCURRENCY",
+                args.concurrency.to_string(),
+            )
+            .env("UNDERSTUDY_LOG__LEVEL", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                Failure::Other(anyhow::anyhow!("cannot start {}: {e}", binary.display()))
+            })?;
+        workers.0.push(child);
+    }
+    let expected = args.workers as i64;
+    wait_until("workers to start", Duration::from_secs(60), || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM workers WHERE stopped_at IS NULL")
+            .fetch_one(&pool)
+            .await?;
+        Ok(n >= expected)
+    })
+    .await?;
+    eprintln!(
+        "bench: {} workers up; idle latency ({} single jobs)",
+        args.workers, args.idle_samples
+    );
+
+    let spec = json!({ "steps": args.steps, "step_ms": 0 });
+    // Idle: one job at a time on an otherwise idle system.
+    let mut idle_first_step = Vec::new();
+    let mut idle_total = Vec::new();
+    for _ in 0..args.idle_samples {
+        let id = producer
+            .publish_job(JobMessage::new("noop", spec.clone()), Priority::Interactive)
+            .await?;
+        wait_until("an idle job", Duration::from_secs(30), || async {
+            let done: Option<bool> = sqlx::query_scalar(
+                "SELECT state IN ('succeeded','failed','cancelled') FROM jobs WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&pool)
+            .await?;
+            Ok(done == Some(true))
+        })
+        .await?;
+        let (first, total): (f64, f64) = sqlx::query_as(
+            "SELECT extract(epoch FROM started_at - enqueued_at)::float8 * 1000, \
+                    extract(epoch FROM finished_at - enqueued_at)::float8 * 1000 FROM jobs WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&pool)
+        .await?;
+        idle_first_step.push(first);
+        idle_total.push(total);
+    }
+
+    eprintln!(
+        "bench: throughput ({} jobs × {} steps)",
+        args.jobs, args.steps
+    );
+    sqlx::query("TRUNCATE jobs CASCADE").execute(&pool).await?;
+    let began = Instant::now();
+    let mut batch = Vec::with_capacity(1000);
+    for _ in 0..args.jobs {
+        let (_, outgoing) = Outgoing::job(JobMessage::new("noop", spec.clone()), Priority::Bulk);
+        batch.push(outgoing);
+        if batch.len() == 1000 {
+            producer.publish(&batch).await?;
+            batch.clear();
+        }
+    }
+    producer.publish(&batch).await?;
+    let published_secs = began.elapsed().as_secs_f64();
+    let total = args.jobs as i64;
+    wait_until("all jobs to end", Duration::from_secs(1800), || async {
+        tokio::time::sleep(Duration::from_millis(45)).await;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM jobs WHERE state IN ('succeeded','failed','cancelled')",
+        )
+        .fetch_one(&pool)
+        .await?;
+        Ok(n >= total)
+    })
+    .await?;
+    let wall = began.elapsed().as_secs_f64();
+    let (p50, p99, failed, checkpoints): (f64, f64, i64, i64) = sqlx::query_as(
+        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - enqueued_at) * 1000), \
+                percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - enqueued_at) * 1000), \
+                count(*) FILTER (WHERE state <> 'succeeded'), \
+                (SELECT count(*) FROM job_steps) \
+         FROM jobs",
+    )
+    .fetch_one(&pool)
+    .await?;
+
+    let resume_ms = if args.no_kill {
+        None
+    } else {
+        eprintln!("bench: resume after SIGKILL");
+        Some(resume_after_kill(&producer, &pool, &mut workers).await?)
+    };
+    drop(workers);
+    drop(producer);
+    pool.close().await;
+    sqlx::query(&format!(
+        "DROP DATABASE IF EXISTS \"{scratch}\" WITH (FORCE)"
+    ))
+    .execute(&admin)
+    .await?;
+
+    let report = json!({
+        "bench": "engine",
+        "machine": { "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0) },
+        "jobs": args.jobs,
+        "steps": args.steps,
+        "workers": args.workers,
+        "concurrency": args.concurrency,
+        "publish_secs": round(published_secs),
+        "wall_secs": round(wall),
+        "jobs_per_sec": round(args.jobs as f64 / wall),
+        "checkpoints_per_sec": round(checkpoints as f64 / wall),
+        "latency_p50_ms": round(p50),
+        "latency_p99_ms": round(p99),
+        "not_succeeded": failed,
+        "idle": {
+            "samples": args.idle_samples,
+            "latency_p50_ms": round(percentile(&mut idle_first_step, 0.5)),
+            "latency_p99_ms": round(percentile(&mut idle_first_step, 0.99)),
+            "job_total_p50_ms": round(percentile(&mut idle_total, 0.5)),
+        },
+        "resume_after_kill_ms": resume_ms.map(round),
+    });
+    if args.json {
+        output::json(&report);
+    } else {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("serializes")
+        );
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// SIGKILLs the worker running a job mid-way; returns ms until another worker resumed it.
+async fn resume_after_kill(
+    producer: &Producer,
+    pool: &PgPool,
+    workers: &mut Workers,
+) -> Result<f64, Failure> {
+    let id = producer
+        .publish_job(
+            JobMessage::new("noop", json!({ "steps": 6, "step_ms": 500 })),
+            Priority::Interactive,
+        )
+        .await?;
+    wait_until(
+        "the long job's 2nd checkpoint",
+        Duration::from_secs(60),
+        || async {
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM job_steps WHERE job_id = $1")
+                .bind(id)
+                .fetch_one(pool)
+                .await?;
+            Ok(n >= 2)
+        },
+    )
+    .await?;
+    let owner: String = sqlx::query_scalar("SELECT lease_owner FROM jobs WHERE id = $1")
+        .bind(id)
+        .fetch_one(pool)
+        .await?;
+    let pid: u32 = owner
+        .split(':')
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    let Some(index) = workers.0.iter().position(|c| c.id() == pid) else {
+        return Err(Failure::Other(anyhow::anyhow!(
+            "job owner {owner} is not one of the bench's workers"
+        )));
+    };
+    let mut victim = workers.0.remove(index);
+    victim.kill().map_err(|e| Failure::Other(e.into()))?;
+    let _ = victim.wait();
+    let killed_at: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT now()").fetch_one(pool).await?;
+    wait_until("the job to resume", Duration::from_secs(60), || async {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM job_attempts WHERE job_id = $1 AND attempt = 2",
+        )
+        .bind(id)
+        .fetch_one(pool)
+        .await?;
+        Ok(n == 1)
+    })
+    .await?;
+    let resumed_at: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT started_at FROM job_attempts WHERE job_id = $1 AND attempt = 2")
+            .bind(id)
+            .fetch_one(pool)
+            .await?;
+    Ok((resumed_at - killed_at).num_microseconds().unwrap_or(0) as f64 / 1000.0)
+}
+
+fn percentile(values: &mut [f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((values.len() - 1) as f64 * q).round() as usize;
+    values[rank]
+}
+
+fn round(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_is_replaced_in_urls() {
+        assert_eq!(
+            super::with_database("postgres://u:p@h:5432/app?sslmode=disable", "app_bench"),
+            "postgres://u:p@h:5432/app_bench?sslmode=disable"
+        );
+        assert_eq!(super::with_database("postgres://h", "x"), "postgres://h/x");
+    }
+}

@@ -1,0 +1,24 @@
+//! `understudy`: enqueue jobs, follow them, operate the queue. Thin: parses arguments and calls
+//! the command modules, which call the engine library.
+
+mod bench;
+mod cli;
+mod commands;
+mod dlq;
+mod output;
+mod watch;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = cli::Args::parse();
+    match commands::dispatch(args).await {
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("understudy: {failure:#}");
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! Publishing job messages with publisher confirms: the CLI's (and any Rust producer's) side of
+//! the contract. A publish returns only once RabbitMQ confirmed it and routed it to a queue.
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel, Connection};
+use uuid::Uuid;
+
+use crate::amqp::{self, AmqpError};
+use crate::config::Settings;
+use crate::contract::{JobMessage, Priority};
+use crate::topology::Topology;
+
+/// A confirmed-publish channel on the jobs exchange.
+pub struct Producer {
+    channel: Channel,
+    topology: Topology,
+    _connection: Connection,
+}
+
+/// A message ready to go: body and AMQP properties.
+pub struct Outgoing {
+    pub routing_key: String,
+    pub body: Vec<u8>,
+    pub message_id: Option<String>,
+    pub traceparent: Option<String>,
+    pub tracestate: Option<String>,
+}
+
+impl Outgoing {
+    /// A job message, with its id settled (explicit, from the idempotency key, or a new UUIDv7)
+    /// and a fresh W3C trace context.
+    pub fn job(mut message: JobMessage, priority: Priority) -> (Uuid, Outgoing) {
+        let id = message.resolved_id().unwrap_or_else(Uuid::now_v7);
+        message.job_id = Some(id);
+        if message.enqueued_at.is_none() {
+            message.enqueued_at = Some(chrono::Utc::now());
+        }
+        let body = serde_json::to_vec(&message).expect("job messages serialize");
+        (
+            id,
+            Outgoing {
+                routing_key: priority.routing_key().to_string(),
+                body,
+                message_id: Some(id.to_string()),
+                traceparent: Some(new_traceparent()),
+                tracestate: None,
+            },
+        )
+    }
+
+    fn properties(&self) -> BasicProperties {
+        let mut headers = FieldTable::default();
+        for (name, value) in [
+            ("traceparent", &self.traceparent),
+            ("tracestate", &self.tracestate),
+        ] {
+            if let Some(value) = value {
+                headers.insert(
+                    ShortString::from(name),
+                    AMQPValue::LongString(LongString::from(value.as_str())),
+                );
+            }
+        }
+        let mut properties = BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_delivery_mode(2)
+            .with_headers(headers);
+        if let Some(id) = &self.message_id {
+            properties = properties.with_message_id(id.as_str().into());
+        }
+        properties
+    }
+}
+
+/// A random W3C `traceparent` for a new trace (sampled).
+pub fn new_traceparent() -> String {
+    let trace = Uuid::new_v4().simple().to_string();
+    let span = &Uuid::new_v4().simple().to_string()[..16];
+    format!("00-{trace}-{span}-01")
+}
+
+impl Producer {
+    /// Connects, declares the topology (so nothing published is lost before a worker starts) and
+    /// enables publisher confirms.
+    pub async fn connect(settings: &Settings, name: &str) -> Result<Producer, AmqpError> {
+        let connection = amqp::connect(settings, name).await?;
+        let broker = |what: &str| {
+            let what = what.to_string();
+            move |source| AmqpError::Broker { what, source }
+        };
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(broker("a channel"))?;
+        let topology = Topology::new(&settings.amqp.namespace, settings.amqp.delivery_limit);
+        topology.declare(&channel).await.map_err(broker(
+            "the queue topology (a queue may exist with other arguments)",
+        ))?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(broker("publisher confirms"))?;
+        Ok(Producer {
+            channel,
+            topology,
+            _connection: connection,
+        })
+    }
+
+    /// Publishes one job message and waits for its confirm; returns the job id.
+    pub async fn publish_job(
+        &self,
+        message: JobMessage,
+        priority: Priority,
+    ) -> Result<Uuid, AmqpError> {
+        let (id, outgoing) = Outgoing::job(message, priority);
+        self.publish(&[outgoing]).await?;
+        Ok(id)
+    }
+
+    /// Publishes many messages pipelined, then waits for all confirms.
+    pub async fn publish(&self, messages: &[Outgoing]) -> Result<(), AmqpError> {
+        let exchange = self.topology.jobs_exchange();
+        let mut confirms = Vec::with_capacity(messages.len());
+        for message in messages {
+            let confirm = self
+                .channel
+                .basic_publish(
+                    exchange.as_str().into(),
+                    message.routing_key.as_str().into(),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..Default::default()
+                    },
+                    &message.body,
+                    message.properties(),
+                )
+                .await
+                .map_err(|source| AmqpError::Broker {
+                    what: "the publish".into(),
+                    source,
+                })?;
+            confirms.push((confirm, &message.routing_key));
+        }
+        for (confirm, routing_key) in confirms {
+            let confirmation = confirm.await.map_err(|source| AmqpError::Broker {
+                what: "the publish".into(),
+                source,
+            })?;
+            if confirmation.is_nack() {
+                return Err(AmqpError::NotConfirmed);
+            }
+            if confirmation.take_message().is_some() {
+                return Err(AmqpError::Unroutable(format!(
+                    "exchange {exchange}, routing key {routing_key:?}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,372 @@
+//! The runner: one attempt of one claimed job, from checkpoints to its final state.
+//!
+//! It hands the workflow a [`Job`] backed by [`JobBackend`] (checkpoints through the ledger,
+//! fenced on the lease), and turns the workflow's outcome into the job's state: succeeded;
+//! failed or cancelled after compensation; handed back on shutdown; or dropped silently when the
+//! lease was lost (another worker owns the job now).
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::PgPool;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use understudy_workflows::{Backend, Job, JobInfo, Registry, RetryPolicy, StepError};
+
+use crate::claim::Claimed;
+use crate::events::{Events, JobEvent};
+use crate::lease::{Leases, Signals};
+use crate::ledger::{Fence, Finish, Lease, Ledger, LedgerError};
+use crate::state::EventType;
+
+/// Progress is stored and published at most this often per job (100% always is).
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
+/// What every runner of a worker shares.
+pub struct Shared {
+    pub pool: PgPool,
+    pub ledger: Ledger,
+    pub leases: Leases,
+    pub events: Events,
+    pub registry: Arc<Registry>,
+    pub retry: RetryPolicy,
+    pub max_lease_losses: u32,
+    /// Fires when the worker starts shutting down: no new step starts.
+    pub draining: CancellationToken,
+    /// Notified when a job ends (a concurrency slot or a permit may be free).
+    pub wake: Arc<Notify>,
+}
+
+/// Runs one claimed job to the end of this attempt.
+pub async fn run(shared: Arc<Shared>, claimed: Claimed) {
+    let span = tracing::info_span!(
+        "job",
+        job_id = %claimed.id,
+        kind = %claimed.kind,
+        attempt = claimed.attempt,
+        concurrency_key = claimed.concurrency_key.as_deref().unwrap_or(""),
+    );
+    run_attempt(shared.clone(), claimed).instrument(span).await;
+    shared.wake.notify_one();
+}
+
+async fn run_attempt(shared: Arc<Shared>, claimed: Claimed) {
+    let lease = Lease {
+        job: claimed.id,
+        token: claimed.lease_token,
+        attempt: claimed.attempt,
+    };
+    let (completed, compensated) = if claimed.attempt > 1 {
+        match load_checkpoints(&shared.pool, claimed.id).await {
+            Ok(saved) => saved,
+            Err(e) => {
+                // Leave the job to lease expiry: another attempt will load them.
+                tracing::error!(error = %e, "cannot load checkpoints; giving the job back");
+                finish(&shared, lease, &claimed.kind, Finish::Interrupted).await;
+                return;
+            }
+        }
+    } else {
+        Default::default()
+    };
+    let signals = Arc::new(Signals::default());
+    shared
+        .leases
+        .hold(claimed.id, claimed.lease_token, signals.clone());
+    let backend = Arc::new(JobBackend {
+        shared: shared.clone(),
+        lease,
+        kind: claimed.kind.clone(),
+        completed,
+        compensated: Mutex::new(compensated),
+        signals: signals.clone(),
+        cancel_requested: AtomicBool::new(claimed.cancel_requested),
+        last_progress: Mutex::new(None),
+    });
+    let mut started = JobEvent::new(claimed.id, &claimed.kind, "started");
+    started.attempt = Some(claimed.attempt);
+    shared.events.emit(started);
+
+    let outcome = match shared.registry.get(&claimed.kind) {
+        None => Err(StepError::Permanent(format!(
+            "this worker does not know the kind {:?}; deploy a worker that does, then `understudy retry`",
+            claimed.kind
+        ))),
+        Some(workflow) => {
+            let info = JobInfo {
+                id: claimed.id,
+                kind: claimed.kind.clone(),
+                attempt: claimed.attempt.max(1) as u32,
+                exhausted: claimed.lease_losses >= shared.max_lease_losses as i32,
+            };
+            let job = Arc::new(Job::new(info, backend.clone(), shared.retry));
+            let outcome = {
+                let job = job.clone();
+                let spec = claimed.spec.clone();
+                tokio::spawn(async move { workflow.run(&job, spec).await }.in_current_span()).await
+            };
+            let outcome = outcome.unwrap_or_else(|e| {
+                Err(StepError::Permanent(format!("the workflow panicked: {e}")))
+            });
+            settle(&shared, &backend, &job, outcome).await
+        }
+    };
+    let finish_with = match outcome {
+        Ok(result) => Some(Finish::Succeeded(result)),
+        Err(StepError::LeaseLost) => None,
+        Err(StepError::Interrupted) => Some(Finish::Interrupted),
+        Err(StepError::Cancelled) => Some(Finish::Cancelled),
+        Err(error) => Some(Finish::Failed(error.to_string())),
+    };
+    match finish_with {
+        Some(f) => finish(&shared, lease, &claimed.kind, f).await,
+        None => tracing::warn!("lease lost; another worker continues this job"),
+    }
+    shared.leases.release(claimed.id);
+}
+
+/// Runs compensation when the job failed or was cancelled; returns the final outcome.
+async fn settle(
+    shared: &Shared,
+    backend: &JobBackend,
+    job: &Job,
+    outcome: Result<Value, StepError>,
+) -> Result<Value, StepError> {
+    let error = match outcome {
+        Ok(result) => return Ok(result),
+        Err(e) if e.is_failure() || e == StepError::Cancelled => e,
+        Err(other) => return Err(other),
+    };
+    backend
+        .record(EventType::Compensating, None, Some(&error.to_string()))
+        .await;
+    let mut event = backend.event("compensating");
+    event.message = Some(error.to_string());
+    shared.events.emit(event);
+    match job.compensate().await {
+        Ok(_) => Err(error),
+        Err(StepError::LeaseLost) => Err(StepError::LeaseLost),
+        Err(compensation) => Err(StepError::Permanent(format!(
+            "{error}; then {compensation}"
+        ))),
+    }
+}
+
+async fn finish(shared: &Shared, lease: Lease, kind: &str, finish: Finish) {
+    let (event_type, message) = match &finish {
+        Finish::Succeeded(_) => ("succeeded", None),
+        Finish::Failed(e) => ("failed", Some(e.clone())),
+        Finish::Cancelled => ("cancelled", None),
+        Finish::Interrupted => ("interrupted", None),
+    };
+    match shared.ledger.finish(lease, finish).await {
+        Ok(Fence::Held { .. }) => {
+            match &message {
+                Some(error) => tracing::warn!(%error, "job {event_type}"),
+                None => tracing::info!("job {event_type}"),
+            }
+            let mut event = JobEvent::new(lease.job, kind, event_type);
+            event.attempt = Some(lease.attempt);
+            event.message = message;
+            shared.events.emit(event);
+        }
+        Ok(Fence::Lost) => tracing::warn!("lease lost before the job could be finished"),
+        Err(e) => {
+            tracing::error!(error = %e, "could not record the end of the job; its lease will expire and another worker resumes it")
+        }
+    }
+}
+
+async fn load_checkpoints(
+    pool: &PgPool,
+    job: uuid::Uuid,
+) -> Result<(HashMap<String, Value>, HashSet<String>), sqlx::Error> {
+    let rows: Vec<(String, bool, Value)> =
+        sqlx::query_as("SELECT name, state = 'completed', output FROM job_steps WHERE job_id = $1")
+            .bind(job)
+            .fetch_all(pool)
+            .await?;
+    let mut completed = HashMap::new();
+    let mut compensated = HashSet::new();
+    for (name, is_completed, output) in rows {
+        if is_completed {
+            completed.insert(name, output);
+        } else {
+            compensated.insert(name);
+        }
+    }
+    Ok((completed, compensated))
+}
+
+/// The engine behind one attempt's [`Job`].
+struct JobBackend {
+    shared: Arc<Shared>,
+    lease: Lease,
+    kind: String,
+    completed: HashMap<String, Value>,
+    compensated: Mutex<HashSet<String>>,
+    signals: Arc<Signals>,
+    cancel_requested: AtomicBool,
+    last_progress: Mutex<Option<Instant>>,
+}
+
+impl JobBackend {
+    fn event(&self, event_type: &str) -> JobEvent {
+        let mut event = JobEvent::new(self.lease.job, &self.kind, event_type);
+        event.attempt = Some(self.lease.attempt);
+        event
+    }
+
+    /// Appends to the job's history (best effort: the history is not worth failing a job over).
+    async fn record(&self, event_type: EventType, step: Option<&str>, message: Option<&str>) {
+        let result = sqlx::query(
+            "INSERT INTO job_events (job_id, type, attempt, step, message) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(self.lease.job)
+        .bind(event_type)
+        .bind(self.lease.attempt)
+        .bind(step)
+        .bind(message)
+        .execute(&self.shared.pool)
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, event = event_type.as_str(), "could not record job event");
+        }
+    }
+
+    fn ledger_error(&self, error: LedgerError) -> StepError {
+        match error {
+            LedgerError::Stopped => StepError::Interrupted,
+            LedgerError::Database(e) => {
+                StepError::Permanent(format!("recording the checkpoint failed: {e}"))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for JobBackend {
+    fn completed(&self, step: &str) -> Option<Value> {
+        self.completed.get(step).cloned()
+    }
+
+    fn compensated(&self, step: &str) -> bool {
+        self.compensated
+            .lock()
+            .expect("compensated set poisoned")
+            .contains(step)
+    }
+
+    async fn before_step(&self, _step: &str) -> Result<(), StepError> {
+        if let Some(reason) = self.signals.reason() {
+            return Err(reason);
+        }
+        if self.cancel_requested.load(Ordering::Relaxed) {
+            return Err(StepError::Cancelled);
+        }
+        if self.shared.draining.is_cancelled() {
+            return Err(StepError::Interrupted);
+        }
+        Ok(())
+    }
+
+    async fn checkpoint(&self, step: &str, output: Value) -> Result<(), StepError> {
+        match self
+            .shared
+            .ledger
+            .checkpoint(self.lease, step, output)
+            .await
+        {
+            Ok(Fence::Held { cancel_requested }) => {
+                if cancel_requested {
+                    self.cancel_requested.store(true, Ordering::Relaxed);
+                }
+                let mut event = self.event("step_completed");
+                event.step = Some(step.to_string());
+                self.shared.events.emit(event);
+                Ok(())
+            }
+            Ok(Fence::Lost) => {
+                self.signals.raise(StepError::LeaseLost);
+                Err(StepError::LeaseLost)
+            }
+            Err(e) => Err(self.ledger_error(e)),
+        }
+    }
+
+    async fn retrying(&self, step: &str, try_number: u32, error: &StepError, delay: Duration) {
+        let message = format!(
+            "try {try_number} failed: {error}; retrying in {} ms",
+            delay.as_millis()
+        );
+        tracing::warn!(step, "{message}");
+        self.record(EventType::StepRetrying, Some(step), Some(&message))
+            .await;
+        let mut event = self.event("step_retrying");
+        event.step = Some(step.to_string());
+        event.message = Some(message);
+        self.shared.events.emit(event);
+    }
+
+    async fn mark_compensated(&self, step: &str) -> Result<(), StepError> {
+        let held: bool = sqlx::query_scalar(
+            "WITH fenced AS ( \
+                SELECT id FROM jobs WHERE id = $1 AND lease_token = $2 AND state = 'running' \
+                FOR UPDATE \
+             ), marked AS ( \
+                UPDATE job_steps SET state = 'compensated', compensated_at = now() \
+                WHERE job_id IN (SELECT id FROM fenced) AND name = $3 \
+                RETURNING job_id \
+             ), events AS ( \
+                INSERT INTO job_events (job_id, type, attempt, step) \
+                SELECT job_id, 'step_compensated', $4, $3 FROM marked \
+             ) \
+             SELECT EXISTS (SELECT 1 FROM fenced)",
+        )
+        .bind(self.lease.job)
+        .bind(self.lease.token)
+        .bind(step)
+        .bind(self.lease.attempt)
+        .fetch_one(&self.shared.pool)
+        .await
+        .map_err(|e| StepError::Permanent(format!("recording compensation failed: {e}")))?;
+        if !held {
+            return Err(StepError::LeaseLost);
+        }
+        self.compensated
+            .lock()
+            .expect("compensated set poisoned")
+            .insert(step.to_string());
+        let mut event = self.event("step_compensated");
+        event.step = Some(step.to_string());
+        self.shared.events.emit(event);
+        Ok(())
+    }
+
+    fn progress(&self, percent: f32, message: &str) {
+        {
+            let mut last = self.last_progress.lock().expect("progress poisoned");
+            if percent < 100.0 && last.is_some_and(|t| t.elapsed() < PROGRESS_EVERY) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        self.shared.ledger.progress(self.lease, percent, message);
+        let mut event = self.event("progress");
+        event.percent = Some(percent);
+        event.message = Some(message.to_string());
+        self.shared.events.emit(event);
+    }
+
+    fn cancellation(&self) -> CancellationToken {
+        self.signals.token()
+    }
+
+    fn stop_reason(&self) -> StepError {
+        self.signals.reason().unwrap_or(StepError::Interrupted)
+    }
+}

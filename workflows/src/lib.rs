@@ -1,0 +1,25 @@
+//! Understudy's job kinds and the step API they are written against.
+//!
+//! A workflow is a list of named, idempotent steps run through a [`Job`]: the engine (the
+//! `understudy-worker` crate) implements [`Backend`] to checkpoint each step's output, and knows
+//! nothing about what a workflow does. Workflows know nothing about AMQP or the job tables.
+
+pub mod backend;
+pub mod error;
+pub mod job;
+pub mod noop;
+pub mod registry;
+pub mod retry;
+pub mod workflow;
+
+pub use backend::Backend;
+pub use error::{SpecError, StepError};
+pub use job::{Job, JobInfo, StepRun};
+pub use registry::Registry;
+pub use retry::RetryPolicy;
+pub use workflow::Workflow;
+
+/// Every job kind this build of Understudy knows how to run.
+pub fn builtin() -> Registry {
+    Registry::default().with(noop::Noop)
+}
