@@ -38,22 +38,6 @@ impl Drop for Workers {
     }
 }
 
-/// `postgres://…/<db>` with the database name replaced.
-fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[scheme_end..].find('/') {
-        Some(slash) => &base[..scheme_end + slash],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{database}?{q}"),
-        None => format!("{base}/{database}"),
-    }
-}
-
 fn worker_binary() -> Result<std::path::PathBuf, Failure> {
     let exe = std::env::current_exe().map_err(|e| Failure::Other(e.into()))?;
     let worker = exe.with_file_name("understudy-worker");
@@ -107,7 +91,7 @@ pub async fn engine(settings: &Settings, args: BenchEngineArgs) -> Outcome {
     sqlx::query(&format!("CREATE DATABASE \"{scratch}\""))
         .execute(&admin)
         .await?;
-    let url = with_database(settings.database_url.expose_secret(), &scratch);
+    let url = db::with_database(settings.database_url.expose_secret(), &scratch);
     let mut bench_settings = settings.clone();
     bench_settings.database_url = url.clone().into();
     bench_settings.amqp.namespace = NAMESPACE.into();
@@ -306,8 +290,9 @@ async fn resume_after_kill(
         )));
     };
     let mut victim = workers.0.remove(index);
-    victim.kill().map_err(|e| Failure::Other(e.into()))?;
+    let killed = victim.kill();
     let _ = victim.wait();
+    killed.map_err(|e| Failure::Other(e.into()))?;
     let killed_at: chrono::DateTime<chrono::Utc> =
         sqlx::query_scalar("SELECT now()").fetch_one(pool).await?;
     wait_until("the job to resume", Duration::from_secs(60), || async {
@@ -339,16 +324,4 @@ fn percentile(values: &mut [f64], q: f64) -> f64 {
 
 fn round(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn database_is_replaced_in_urls() {
-        assert_eq!(
-            super::with_database("postgres://u:p@h:5432/app?sslmode=disable", "app_bench"),
-            "postgres://u:p@h:5432/app_bench?sslmode=disable"
-        );
-        assert_eq!(super::with_database("postgres://h", "x"), "postgres://h/x");
-    }
 }

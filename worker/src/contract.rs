@@ -279,6 +279,33 @@ mod tests {
     }
 
     #[test]
+    fn the_published_json_schema_matches_the_message_type() {
+        let schema: Value =
+            serde_json::from_str(include_str!("../schema/job-message.v1.schema.json")).unwrap();
+        let mut full = JobMessage::new("noop", json!({"steps": 1}));
+        full.job_id = Some(Uuid::nil());
+        full.idempotency_key = Some("k".into());
+        full.concurrency_key = Some("c".into());
+        full.enqueued_at = Some(Utc::now());
+        let fields: Vec<String> = serde_json::to_value(&full)
+            .unwrap()
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        let documented: Vec<String> = schema["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(fields, documented);
+        let example = serde_json::to_vec(&schema["examples"][0]).unwrap();
+        assert!(parse(&incoming(&example), &understudy_workflows::builtin()).is_ok());
+    }
+
+    #[test]
     fn traceparent_is_checked() {
         assert!(valid_traceparent(
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

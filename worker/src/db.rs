@@ -42,6 +42,22 @@ pub fn describe(settings: &Settings) -> String {
     }
 }
 
+/// The same PostgreSQL URL with another database name (for scratch and test databases).
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{database}?{q}"),
+        None => format!("{base}/{database}"),
+    }
+}
+
 /// Opens a pool; fails fast (a few seconds) when the server is not there.
 pub async fn connect(settings: &Settings, max_connections: u32) -> Result<PgPool, DbError> {
     let options = PgConnectOptions::from_str(settings.database_url.expose_secret())
@@ -71,4 +87,16 @@ pub async fn migrations_current(pool: &PgPool) -> Result<bool, sqlx::Error> {
         .fetch_one(pool)
         .await?;
     Ok(applied as usize >= MIGRATOR.iter().count())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_is_replaced_in_urls() {
+        assert_eq!(
+            super::with_database("postgres://u:p@h:5432/app?sslmode=disable", "app_bench"),
+            "postgres://u:p@h:5432/app_bench?sslmode=disable"
+        );
+        assert_eq!(super::with_database("postgres://h", "x"), "postgres://h/x");
+    }
 }

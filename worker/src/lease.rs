@@ -40,10 +40,13 @@ impl Signals {
     }
 }
 
+/// Job id → (lease token, the job's signals).
+type Held = HashMap<Uuid, (Uuid, Arc<Signals>)>;
+
 /// The running jobs of this worker and their leases.
 #[derive(Clone, Default)]
 pub struct Leases {
-    held: Arc<Mutex<HashMap<Uuid, (Uuid, Arc<Signals>)>>>,
+    held: Arc<Mutex<Held>>,
 }
 
 impl Leases {
@@ -93,10 +96,14 @@ impl Leases {
         let jobs: Vec<Uuid> = held.iter().map(|h| h.0).collect();
         let tokens: Vec<Uuid> = held.iter().map(|h| h.1).collect();
         let renewed: HashMap<Uuid, bool> = sqlx::query_as::<_, (Uuid, bool)>(
-            "WITH renewed AS ( \
+            "WITH locked AS ( \
+                SELECT j.id FROM jobs j JOIN unnest($1::uuid[], $2::uuid[]) AS i(id, token) \
+                    ON j.id = i.id AND j.lease_token = i.token \
+                WHERE j.state = 'running' \
+                ORDER BY j.id FOR UPDATE OF j \
+             ), renewed AS ( \
                 UPDATE jobs j SET lease_expires_at = now() + make_interval(secs => $3) \
-                FROM unnest($1::uuid[], $2::uuid[]) AS i(id, token) \
-                WHERE j.id = i.id AND j.lease_token = i.token AND j.state = 'running' \
+                FROM locked l WHERE j.id = l.id \
                 RETURNING j.id, j.cancel_requested_at IS NOT NULL \
              ), beat AS ( \
                 UPDATE workers SET heartbeat_at = now() WHERE id = $4 \

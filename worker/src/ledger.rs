@@ -227,6 +227,23 @@ pub fn is_transient(error: &sqlx::Error) -> bool {
 async fn commit(pool: &PgPool, writes: &[Write]) -> Result<Vec<Fence>, sqlx::Error> {
     let mut tx = pool.begin().await?;
 
+    // Lock every job row the batch touches in id order, so two transactions that touch the same
+    // jobs (two ledgers after a hand-over, the heartbeat) never wait on each other in a cycle.
+    let mut touched: Vec<Uuid> = writes
+        .iter()
+        .map(|w| match w {
+            Write::Checkpoint { lease, .. }
+            | Write::Finish { lease, .. }
+            | Write::Progress { lease, .. } => lease.job,
+        })
+        .collect();
+    touched.sort_unstable();
+    touched.dedup();
+    sqlx::query("SELECT 1 FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .bind(&touched)
+        .execute(&mut *tx)
+        .await?;
+
     // Progress: the last report per job wins.
     let mut latest: HashMap<Uuid, (Uuid, f32, &str)> = HashMap::new();
     for write in writes {

@@ -215,7 +215,8 @@ async fn rescue_loop(pool: PgPool, every: Duration, wake: Arc<Notify>, stop: Can
 async fn hand_back(pool: &PgPool, worker_id: &str) -> Result<u64, sqlx::Error> {
     let handed: i64 = sqlx::query_scalar(
         "WITH mine AS ( \
-            SELECT id, lease_token FROM jobs WHERE lease_owner = $1 AND state = 'running' FOR UPDATE \
+            SELECT id, lease_token FROM jobs WHERE lease_owner = $1 AND state = 'running' \
+            ORDER BY id FOR UPDATE \
          ), requeued AS ( \
             UPDATE jobs j SET state = 'queued', lease_owner = NULL, lease_token = NULL, \
                 lease_expires_at = NULL, run_at = now(), updated_at = now() \

@@ -10,6 +10,7 @@ pub mod job;
 pub mod noop;
 pub mod registry;
 pub mod retry;
+pub mod rewrite;
 pub mod workflow;
 
 pub use backend::Backend;

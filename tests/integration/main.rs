@@ -1,0 +1,8 @@
+//! Integration tests against the real services. One test binary (one link) with a module per
+//! area; every test has its own database and RabbitMQ namespace, so they run in parallel.
+
+mod engine_basics;
+mod engine_control;
+mod engine_crash;
+mod engine_fencing;
+mod engine_input;

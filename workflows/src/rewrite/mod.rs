@@ -1,0 +1,91 @@
+//! The clone's rewrite step: production URLs → staging URLs in a database dump, streaming and
+//! safe for PHP-serialized data.
+//!
+//! ```text
+//! pg_dump   ──► PgCopyRewriter    ──► psql
+//! mysqldump ──► MysqlDumpRewriter ──► mysql
+//!                  │ per value (real, unescaped bytes)
+//!                  ▼
+//!               Rewriter::rewrite_value ── serialized? ─► structural rewrite, lengths fixed
+//!                                       └─ text ───────► boundary-safe URL replacement
+//! ```
+//!
+//! Files, one concept each:
+//! - [`rule`]: origins, rules and options (what maps to what).
+//! - `url_grammar`: the URL grammar — spellings (`https://`, `http://`, `//`, `https:\/\/`,
+//!   `https%3A%2F%2F`) and boundaries (`admin@host`, `host.au`, `cdn.host`, `host:8080`).
+//! - `url_match`: finding every rule's host fast (`memmem`) and writing the staging spelling.
+//! - `serialized`: the PHP `serialize()` grammar, parsed structurally, lengths fixed.
+//! - [`rewriter`]: one value in, [`Outcome`] out; the malformed policy.
+//! - [`policy`]: columns and rows that are never rewritten.
+//! - [`stats`]: per-table counters returned by the adapters.
+//! - `pg_escape` / [`pg_copy`]: PostgreSQL COPY text escaping and the `pg_dump` adapter.
+//! - `mysql_escape` / `mysql_syntax` / `mysql_insert` / [`mysql_dump`]: MySQL string escaping,
+//!   SQL lexing and `CREATE TABLE` columns, INSERT statements, and the `mysqldump` adapter.
+//! - [`error`]: [`RewriteError`], classified retryable / permanent.
+//!
+//! Decisions:
+//! - **Schemes.** `http://host` and `https://host` both become the staging origin's scheme
+//!   ([`SchemeMapping::Target`], default); [`SchemeMapping::Preserve`] keeps each URL's scheme.
+//!   `//host` stays protocol-relative. Other schemes (`ftp://host`) are never rewritten.
+//! - **Boundaries.** A host is rewritten only after `scheme://` or `//` (in plain, JSON-escaped or
+//!   percent-encoded spelling, kept in the output) and only when the host name ends there:
+//!   `host.au`, `host-x`, `host:8080` (unless the rule has that port) are other origins; `cdn.host`
+//!   only with [`Options::include_subdomains`]; a bare `host` only with [`Options::bare_host`], and
+//!   never `admin@host`. A rule's path prefix must end at a path boundary (`/blog` ≠ `/blogger`).
+//!   Hosts are matched case-sensitively in lower case.
+//! - **Serialized data** is recognised like WordPress's strict `is_serialized()`; string values
+//!   are rewritten recursively (nested `maybe_serialize` strings, JSON inside strings, `C:`
+//!   payloads) and every byte length is recomputed; array keys and property names are kept.
+//!   Complete serialized values embedded in text are rewritten structurally too.
+//! - **Malformed values** (claim to be serialized, do not parse — wrong lengths, truncation,
+//!   nesting deeper than 128 arrays, objects and serialized strings together) are left byte-for-byte unchanged, counted in
+//!   [`TableStats::malformed`] and sampled in [`DumpStats::malformed_samples`]. Only values that
+//!   contain a candidate host are ever inspected.
+//! - **Pass-through.** Outside COPY data (PostgreSQL) or INSERT statements (MySQL) nothing is
+//!   touched: DDL, comments, function bodies. PostgreSQL `INSERT`s (`pg_dump --inserts`) are
+//!   counted in [`DumpStats::statements_not_rewritten`], not rewritten.
+//! - **Unreadable data** that contains a candidate host is an error ([`RewriteError::Syntax`]);
+//!   without a candidate it passes through unchanged.
+//!
+//! Limitations (not rewritten): upper-case hosts (`https://EXAMPLE.com`), double-encoded
+//! (`%253A`), `\u002F`-escaped or HTML-entity spellings, URLs with user info
+//! (`https://user@host`), IPv6 hosts, explicit default ports (`:443` counts as another origin),
+//! PHP `S:` escaped strings. Serialized data inside a JSON string (quotes escaped as `\"`) gets
+//! plain replacement, so its inner lengths are not fixed. Memory is bounded by the longest line
+//! (COPY) or statement (mysqldump), which is held whole; column names of a mysqldump come from
+//! `CREATE TABLE` in mysqldump's one-column-per-line layout.
+
+pub mod error;
+pub mod mysql_dump;
+mod mysql_escape;
+mod mysql_insert;
+mod mysql_syntax;
+pub mod pg_copy;
+mod pg_escape;
+pub mod policy;
+pub mod rewriter;
+pub mod rule;
+mod serialized;
+pub mod stats;
+mod url_grammar;
+mod url_match;
+
+pub use error::RewriteError;
+pub use mysql_dump::MysqlDumpRewriter;
+pub use pg_copy::PgCopyRewriter;
+pub use policy::{ColumnSkip, Policy, RowSkip, TablePlan};
+pub use rewriter::{Outcome, Rewriter};
+pub use rule::{Options, Origin, Rule, Scheme, SchemeMapping};
+pub use stats::{DumpStats, MalformedValue, TableStats, MALFORMED_SAMPLE_LIMIT};
+
+#[cfg(test)]
+mod dump_tests;
+#[cfg(test)]
+mod php_oracle_tests;
+#[cfg(test)]
+mod throughput_tests;
+#[cfg(test)]
+mod url_tests;
+#[cfg(test)]
+mod value_tests;

@@ -1,0 +1,308 @@
+//! Streaming rewrite of a PostgreSQL plain-format dump (`pg_dump` output) between the dump tool and
+//! `psql`, one line at a time.
+//!
+//! Only the data of `COPY table (columns) FROM stdin;` blocks is rewritten: each line is a row of
+//! tab-separated, backslash-escaped fields (`pg_escape`); `\N` is NULL and `\.` ends the
+//! block. Every other line (DDL, `SET`, comments, function bodies) passes through byte-for-byte;
+//! `INSERT` statements outside COPY blocks (`pg_dump --inserts`) are passed through and counted
+//! in [`DumpStats::statements_not_rewritten`]. A line without any candidate host is copied
+//! without being split into fields.
+
+use std::io::{BufRead, BufWriter, Write};
+use std::ops::Range;
+
+use memchr::memchr_iter;
+
+use super::error::RewriteError;
+use super::pg_escape::{decode, encode, has_numeric_escape, NULL_FIELD};
+use super::policy::{Policy, TablePlan};
+use super::rewriter::Rewriter;
+use super::stats::{DumpStats, TableStats};
+
+/// Rewrites the `COPY` data of a `pg_dump` plain-format stream.
+pub struct PgCopyRewriter<'a> {
+    rewriter: &'a Rewriter,
+    policy: &'a Policy,
+}
+
+/// The COPY block being read.
+struct Block {
+    table: String,
+    columns: Vec<String>,
+    plan: TablePlan,
+    counts: TableStats,
+}
+
+impl<'a> PgCopyRewriter<'a> {
+    /// An adapter applying `rewriter` under `policy`.
+    pub fn new(rewriter: &'a Rewriter, policy: &'a Policy) -> Self {
+        PgCopyRewriter { rewriter, policy }
+    }
+
+    /// Copies `input` to `output`, rewriting COPY data; returns per-table statistics. Memory use
+    /// is bounded by the longest line. Output is buffered internally and flushed at the end.
+    pub fn run<R: BufRead, W: Write>(
+        &self,
+        mut input: R,
+        output: W,
+    ) -> Result<DumpStats, RewriteError> {
+        let mut out = BufWriter::with_capacity(1 << 20, output);
+        let mut stats = DumpStats::default();
+        let mut line = Vec::with_capacity(1 << 16);
+        let mut scratch = Scratch::default();
+        let mut block: Option<Block> = None;
+        let mut line_no = 0u64;
+        loop {
+            line.clear();
+            if input.read_until(b'\n', &mut line)? == 0 {
+                break;
+            }
+            line_no += 1;
+            stats.bytes_in += line.len() as u64;
+            let written = match block.as_mut() {
+                None => {
+                    if line.starts_with(b"COPY ") {
+                        block = self.start_block(&line, line_no)?;
+                    } else if starts_with_ci(&line, b"INSERT INTO ") {
+                        stats.statements_not_rewritten += 1;
+                    }
+                    out.write_all(&line)?;
+                    line.len()
+                }
+                Some(b) if is_end_marker(&line) => {
+                    stats.merge(&b.table, &b.counts);
+                    block = None;
+                    out.write_all(&line)?;
+                    line.len()
+                }
+                Some(b) => self.data_line(b, &line, line_no, &mut scratch, &mut stats, &mut out)?,
+            };
+            stats.bytes_out += written as u64;
+        }
+        if let Some(b) = block {
+            stats.merge(&b.table, &b.counts);
+            return Err(RewriteError::Truncated { table: b.table });
+        }
+        out.flush()?;
+        Ok(stats)
+    }
+
+    fn start_block(&self, line: &[u8], line_no: u64) -> Result<Option<Block>, RewriteError> {
+        let Some(CopyHeader {
+            table,
+            name,
+            columns,
+        }) = parse_copy_header(line)
+        else {
+            return Ok(None);
+        };
+        let plan = self
+            .policy
+            .plan(&name, (!columns.is_empty()).then_some(&columns[..]))
+            .map_err(|e| match e {
+                RewriteError::UnknownColumns { table } => RewriteError::Syntax {
+                    line: line_no,
+                    table: Some(table),
+                    reason: "COPY without a column list, but the policy names this table".into(),
+                },
+                other => other,
+            })?;
+        Ok(Some(Block {
+            table,
+            columns,
+            plan,
+            counts: TableStats::default(),
+        }))
+    }
+
+    /// Handles one data row; returns the number of bytes written.
+    fn data_line<W: Write>(
+        &self,
+        b: &mut Block,
+        line: &[u8],
+        line_no: u64,
+        s: &mut Scratch,
+        stats: &mut DumpStats,
+        out: &mut W,
+    ) -> Result<usize, RewriteError> {
+        b.counts.rows += 1;
+        // COPY accepts \n, \r\n (and \r) line ends; data CRs are always escaped as `\r`.
+        let body = line.strip_suffix(b"\n").unwrap_or(line);
+        let body = body.strip_suffix(b"\r").unwrap_or(body);
+        if !self.rewriter.may_contain_match(body) && !has_numeric_escape(body) {
+            out.write_all(line)?;
+            return Ok(line.len());
+        }
+        s.fields.clear();
+        let mut start = 0;
+        for tab in memchr_iter(b'\t', body) {
+            s.fields.push(start..tab);
+            start = tab + 1;
+        }
+        s.fields.push(start..body.len());
+        if !b.columns.is_empty() && s.fields.len() != b.columns.len() {
+            return Err(RewriteError::Syntax {
+                line: line_no,
+                table: Some(b.table.clone()),
+                reason: format!(
+                    "COPY row has {} fields but the header names {} columns",
+                    s.fields.len(),
+                    b.columns.len()
+                ),
+            });
+        }
+        if b.plan.has_row_rules() {
+            let fields = &s.fields;
+            let skip = b.plan.skips_row(|i| {
+                let raw = &body[fields.get(i)?.clone()];
+                (raw != NULL_FIELD).then(|| {
+                    let mut v = Vec::new();
+                    decode(raw, &mut v);
+                    v
+                })
+            });
+            if skip {
+                b.counts.rows_protected += 1;
+                out.write_all(line)?;
+                return Ok(line.len());
+            }
+        }
+        s.line.clear();
+        let mut copied = 0;
+        let mut changed = false;
+        for (i, range) in s.fields.iter().enumerate() {
+            let raw = &body[range.clone()];
+            if raw == NULL_FIELD
+                || (!self.rewriter.may_contain_match(raw) && !has_numeric_escape(raw))
+            {
+                continue;
+            }
+            s.value.clear();
+            decode(raw, &mut s.value);
+            if !self.rewriter.may_contain_match(&s.value) {
+                continue;
+            }
+            if b.plan.skips_column(i) {
+                b.counts.values_protected += 1;
+                continue;
+            }
+            let outcome = self.rewriter.rewrite_value(&s.value);
+            if outcome.malformed {
+                b.counts.malformed += 1;
+                let column = b.columns.get(i).cloned().unwrap_or_else(|| format!("#{i}"));
+                stats.sample_malformed(&b.table, b.counts.rows, column);
+            }
+            if outcome.changed() {
+                s.line.extend_from_slice(&body[copied..range.start]);
+                encode(&outcome.value, &mut s.line);
+                copied = range.end;
+                changed = true;
+                b.counts.values_changed += 1;
+                b.counts.replacements += outcome.replacements as u64;
+            }
+        }
+        if !changed {
+            out.write_all(line)?;
+            return Ok(line.len());
+        }
+        s.line.extend_from_slice(&line[copied..]);
+        out.write_all(&s.line)?;
+        Ok(s.line.len())
+    }
+}
+
+/// Reused buffers.
+#[derive(Default)]
+struct Scratch {
+    fields: Vec<Range<usize>>,
+    value: Vec<u8>,
+    line: Vec<u8>,
+}
+
+fn is_end_marker(line: &[u8]) -> bool {
+    matches!(line, b"\\.\n" | b"\\." | b"\\.\r\n")
+}
+
+/// What a `COPY ... FROM stdin;` line says.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct CopyHeader {
+    /// Qualified name, unquoted, parts joined with `.` (the statistics key).
+    pub(crate) table: String,
+    /// Unqualified table name (what policy suffixes are matched against).
+    pub(crate) name: String,
+    /// Column names in data order (empty when the header has no list).
+    pub(crate) columns: Vec<String>,
+}
+
+/// Parses `COPY name [(col, ...)] FROM stdin;`. Other COPY forms (`TO stdout`, `FROM 'file'`,
+/// options) return `None` and pass through untouched.
+pub(crate) fn parse_copy_header(line: &[u8]) -> Option<CopyHeader> {
+    let text = std::str::from_utf8(line).ok()?.trim_end();
+    let mut rest = text.strip_prefix("COPY ")?.trim_start();
+    let mut parts = Vec::new();
+    loop {
+        let (ident, after) = identifier(rest)?;
+        parts.push(ident);
+        rest = after;
+        match rest.strip_prefix('.') {
+            Some(r) => rest = r,
+            None => break,
+        }
+    }
+    rest = rest.trim_start();
+    let mut columns = Vec::new();
+    if let Some(r) = rest.strip_prefix('(') {
+        rest = r.trim_start();
+        loop {
+            let (ident, after) = identifier(rest)?;
+            columns.push(ident);
+            rest = after.trim_start();
+            if let Some(r) = rest.strip_prefix(',') {
+                rest = r.trim_start();
+            } else {
+                rest = rest.strip_prefix(')')?.trim_start();
+                break;
+            }
+        }
+    }
+    let tail = rest.strip_suffix(';')?.trim_end();
+    let (from, stdin) = tail.split_once(char::is_whitespace)?;
+    if !from.eq_ignore_ascii_case("FROM") || !stdin.trim().eq_ignore_ascii_case("stdin") {
+        return None;
+    }
+    Some(CopyHeader {
+        table: parts.join("."),
+        name: parts.pop()?,
+        columns,
+    })
+}
+
+/// A bare or double-quoted SQL identifier at the start of `s`.
+fn identifier(s: &str) -> Option<(String, &str)> {
+    if let Some(body) = s.strip_prefix('"') {
+        let mut name = String::new();
+        let mut chars = body.char_indices();
+        while let Some((i, c)) = chars.next() {
+            if c == '"' {
+                if body[i + 1..].starts_with('"') {
+                    name.push('"');
+                    chars.next();
+                } else {
+                    return Some((name, &body[i + 1..]));
+                }
+            } else {
+                name.push(c);
+            }
+        }
+        None
+    } else {
+        let end = s
+            .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+            .unwrap_or(s.len());
+        (end > 0).then(|| (s[..end].to_string(), &s[end..]))
+    }
+}
+
+fn starts_with_ci(hay: &[u8], prefix: &[u8]) -> bool {
+    hay.len() >= prefix.len() && hay[..prefix.len()].eq_ignore_ascii_case(prefix)
+}
