@@ -25,6 +25,17 @@ pub struct Settings {
     pub worker: WorkerSettings,
     pub retry: RetrySettings,
     pub log: LogSettings,
+    pub secrets: SecretsSettings,
+    /// Where jobs put the files they produce (bundles, backups), unless a spec says otherwise.
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SecretsSettings {
+    /// The AES-256 key, base64 (`UNDERSTUDY_SECRETS__KEY`). Takes precedence over `key_file`.
+    pub key: Option<SecretString>,
+    /// A file holding the key (base64); created with a random key, mode 0600, when missing.
+    pub key_file: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -76,6 +87,17 @@ pub struct LogSettings {
     pub level: String,
 }
 
+/// `$XDG_DATA_HOME/understudy`, else `~/.local/share/understudy`, else `/var/lib/understudy`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("understudy");
+    }
+    match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        Some(home) => PathBuf::from(home).join(".local/share/understudy"),
+        None => PathBuf::from("/var/lib/understudy"),
+    }
+}
+
 /// A setting that cannot work, with what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -108,6 +130,11 @@ impl Settings {
             .set_default("retry.min_delay_ms", 200)?
             .set_default("retry.max_delay_ms", 30_000)?
             .set_default("retry.factor", 2.0)?
+            .set_default(
+                "secrets.key_file",
+                default_data_dir().join("secret.key").display().to_string(),
+            )?
+            .set_default("data_dir", default_data_dir().display().to_string())?
             .set_default("log.format", "auto")?
             .set_default("log.level", "info")?;
         match path {
@@ -173,6 +200,19 @@ impl Settings {
             return invalid("retry.max_tries", "must be at least 1");
         }
         Ok(())
+    }
+
+    /// The secrets box from `secrets.key`, else `secrets.key_file`.
+    pub fn secret_box(&self) -> Result<understudy_workflows::secrets::SecretBox, ConfigError> {
+        use understudy_workflows::secrets::SecretBox;
+        let opened = match &self.secrets.key {
+            Some(key) => SecretBox::from_base64(key.expose_secret()),
+            None => SecretBox::from_key_file(&self.secrets.key_file),
+        };
+        opened.map_err(|e| ConfigError::Invalid {
+            key: "secrets",
+            reason: e.to_string(),
+        })
     }
 
     pub fn heartbeat(&self) -> Duration {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
-use understudy_workflows::{Backend, Job, JobInfo, Registry, RetryPolicy, StepError};
+use understudy_workflows::{Backend, Job, JobInfo, Registry, Resources, RetryPolicy, StepError};
 
 use crate::claim::Claimed;
 use crate::events::{Events, JobEvent};
@@ -33,6 +33,8 @@ pub struct Shared {
     pub leases: Leases,
     pub events: Events,
     pub registry: Arc<Registry>,
+    /// Handed to workflows as is; the engine does not look inside.
+    pub resources: Arc<Resources>,
     pub retry: RetryPolicy,
     pub max_lease_losses: u32,
     /// Fires when the worker starts shutting down: no new step starts.
@@ -103,7 +105,12 @@ async fn run_attempt(shared: Arc<Shared>, claimed: Claimed) {
                 attempt: claimed.attempt.max(1) as u32,
                 exhausted: claimed.lease_losses >= shared.max_lease_losses as i32,
             };
-            let job = Arc::new(Job::new(info, backend.clone(), shared.retry));
+            let job = Arc::new(Job::new(
+                info,
+                backend.clone(),
+                shared.resources.clone(),
+                shared.retry,
+            ));
             let outcome = {
                 let job = job.clone();
                 let spec = claimed.spec.clone();

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use understudy_workflows::{Registry, StepError};
+use understudy_workflows::{Registry, Resources, StepError};
 
 use crate::config::Settings;
 use crate::events::Events;
@@ -32,6 +32,8 @@ pub enum WorkerError {
     Db(#[from] db::DbError),
     #[error("registering the worker failed: {0}")]
     Register(sqlx::Error),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }
 
 /// A unique, readable id: `host:pid:random`.
@@ -80,6 +82,11 @@ pub async fn run(
         return Ok(());
     };
     db::migrate(&pool).await?;
+    let resources = Arc::new(Resources {
+        db: pool.clone(),
+        secrets: settings.secret_box()?,
+        data_dir: settings.data_dir.clone(),
+    });
     let worker_id = new_worker_id();
     sqlx::query("INSERT INTO workers (id, hostname, pid, concurrency) VALUES ($1, $2, $3, $4)")
         .bind(&worker_id)
@@ -115,6 +122,7 @@ pub async fn run(
         leases: leases.clone(),
         events,
         registry,
+        resources,
         retry: settings.retry_policy(),
         max_lease_losses: settings.worker.max_lease_losses,
         draining: CancellationToken::new(),

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::{Backend, RetryPolicy, StepError};
+use crate::{Backend, Resources, RetryPolicy, StepError};
 
 /// Who the job is, as a workflow may need to know.
 #[derive(Debug, Clone)]
@@ -32,6 +32,7 @@ type Undo = Box<dyn FnOnce() -> BoxFuture<'static, Result<(), StepError>> + Send
 pub struct Job {
     info: JobInfo,
     backend: Arc<dyn Backend>,
+    resources: Arc<Resources>,
     retry: RetryPolicy,
     undo: Mutex<Vec<(String, Undo)>>,
 }
@@ -62,10 +63,16 @@ impl StepRun {
 }
 
 impl Job {
-    pub fn new(info: JobInfo, backend: Arc<dyn Backend>, retry: RetryPolicy) -> Self {
+    pub fn new(
+        info: JobInfo,
+        backend: Arc<dyn Backend>,
+        resources: Arc<Resources>,
+        retry: RetryPolicy,
+    ) -> Self {
         Job {
             info,
             backend,
+            resources,
             retry,
             undo: Mutex::new(Vec::new()),
         }
@@ -77,6 +84,11 @@ impl Job {
 
     pub fn id(&self) -> Uuid {
         self.info.id
+    }
+
+    /// Database, secrets and data directory for the workflow's own use.
+    pub fn resources(&self) -> &Resources {
+        &self.resources
     }
 
     /// Runs the step called `name` once per job, durably (see the module docs).

@@ -9,14 +9,17 @@ pub mod error;
 pub mod job;
 pub mod noop;
 pub mod registry;
+pub mod resources;
 pub mod retry;
 pub mod rewrite;
+pub mod secrets;
 pub mod workflow;
 
 pub use backend::Backend;
 pub use error::{SpecError, StepError};
 pub use job::{Job, JobInfo, StepRun};
 pub use registry::Registry;
+pub use resources::Resources;
 pub use retry::RetryPolicy;
 pub use workflow::Workflow;
 
