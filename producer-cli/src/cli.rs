@@ -64,6 +64,16 @@ pub enum Command {
         #[command(subcommand)]
         command: DlqCommand,
     },
+    /// Register production sites (their database credentials are stored encrypted).
+    Site {
+        #[command(subcommand)]
+        command: SiteCommand,
+    },
+    /// Create, refresh or destroy staging copies of registered sites.
+    Staging {
+        #[command(subcommand)]
+        command: StagingCommand,
+    },
     /// Measure the system (prints JSON with --json).
     Bench {
         #[command(subcommand)]
@@ -149,6 +159,112 @@ pub enum DlqCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+pub enum SiteCommand {
+    /// Register a production site; staging defaults: https://staging.<host>, <db>_staging, <uploads>-staging.
+    Add(Box<SiteAddArgs>),
+    List {
+        #[arg(long)]
+        tag: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    Show {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a site from the registry (destroy its staging copy first).
+    Remove { name: String },
+}
+
+#[derive(ClapArgs)]
+pub struct SiteAddArgs {
+    /// Site name: lowercase letters, digits and '-'.
+    pub name: String,
+    /// Production URL, e.g. https://example.com.
+    #[arg(long)]
+    pub url: String,
+    /// Production database URL (postgres://… or mysql://…). Prefer --db-file: argv is visible to other users.
+    #[arg(long, required_unless_present = "db_file", conflicts_with = "db_file")]
+    pub db: Option<String>,
+    /// File holding the production database URL.
+    #[arg(long)]
+    pub db_file: Option<PathBuf>,
+    /// Production uploads directory (wp-content/uploads).
+    #[arg(long)]
+    pub uploads: String,
+    #[arg(long, default_value = "wp_")]
+    pub table_prefix: String,
+    #[arg(long)]
+    pub staging_url: Option<String>,
+    /// Staging database URL (default: <db>_staging on the production server).
+    #[arg(long, conflicts_with = "staging_db_file")]
+    pub staging_db: Option<String>,
+    #[arg(long)]
+    pub staging_db_file: Option<PathBuf>,
+    #[arg(long)]
+    pub staging_uploads: Option<String>,
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// Allow the staging URL to be the production URL (staging reached by hosts file / VPN).
+    #[arg(long)]
+    pub allow_same_url: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum StagingCommand {
+    /// Copy production to a new staging environment.
+    Create(StagingArgs),
+    /// Copy production again over the staging environment (one site, or --all [--tag T]).
+    Refresh(StagingRefreshArgs),
+    /// Remove the staging database, uploads copy and record.
+    Destroy(StagingArgs),
+    /// Staging environments that exist.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(ClapArgs)]
+pub struct StagingArgs {
+    pub site: String,
+    /// Watch the job until it ends.
+    #[arg(long)]
+    pub wait: bool,
+    /// Tables copied at once.
+    #[arg(long, default_value_t = 2)]
+    pub parallel_tables: usize,
+    /// Option names never rewritten (repeatable).
+    #[arg(long = "keep-option")]
+    pub keep_options: Vec<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(ClapArgs)]
+pub struct StagingRefreshArgs {
+    #[arg(required_unless_present = "all")]
+    pub site: Option<String>,
+    /// Every site that has a staging environment (bulk priority, one job per site).
+    #[arg(long, conflicts_with = "site")]
+    pub all: bool,
+    /// With --all: only sites with this tag.
+    #[arg(long, requires = "all")]
+    pub tag: Option<String>,
+    #[arg(long)]
+    pub wait: bool,
+    #[arg(long, default_value_t = 2)]
+    pub parallel_tables: usize,
+    #[arg(long = "keep-option")]
+    pub keep_options: Vec<String>,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Subcommand)]

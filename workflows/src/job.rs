@@ -91,6 +91,11 @@ impl Job {
         &self.resources
     }
 
+    /// True when step `name` completed in an earlier attempt (its output will be replayed).
+    pub fn is_done(&self, name: &str) -> bool {
+        self.backend.completed(name).is_some()
+    }
+
     /// Runs the step called `name` once per job, durably (see the module docs).
     pub async fn step<T, F, Fut>(&self, name: &str, body: F) -> Result<T, StepError>
     where

@@ -5,6 +5,7 @@
 //! nothing about what a workflow does. Workflows know nothing about AMQP or the job tables.
 
 pub mod backend;
+pub mod clone;
 pub mod error;
 pub mod job;
 pub mod noop;
@@ -13,6 +14,7 @@ pub mod resources;
 pub mod retry;
 pub mod rewrite;
 pub mod secrets;
+pub mod sites;
 pub mod workflow;
 
 pub use backend::Backend;
@@ -25,5 +27,5 @@ pub use workflow::Workflow;
 
 /// Every job kind this build of Understudy knows how to run.
 pub fn builtin() -> Registry {
-    Registry::default().with(noop::Noop)
+    Registry::default().with(noop::Noop).with(clone::CloneSite)
 }

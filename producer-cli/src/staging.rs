@@ -1,0 +1,309 @@
+//! `understudy site …` and `understudy staging …`: the site registry and clone jobs.
+
+use serde_json::json;
+use std::path::Path;
+use std::process::ExitCode;
+use understudy_worker::contract::{JobMessage, Priority};
+use understudy_worker::producer::{Outgoing, Producer};
+use understudy_worker::Settings;
+use understudy_workflows::sites::registry::{self, RegistryError, SiteInput};
+use understudy_workflows::sites::{DbUrl, SiteError};
+
+use crate::cli::{SiteAddArgs, SiteCommand, StagingArgs, StagingCommand, StagingRefreshArgs};
+use crate::commands::{check, pool, Failure, Outcome};
+use crate::{output, watch};
+
+fn registry_failure(e: RegistryError) -> Failure {
+    match e {
+        RegistryError::Site(SiteError::Unknown(_)) => Failure::NotFound(e.to_string()),
+        RegistryError::Site(_) | RegistryError::Secrets(_) => Failure::Input(e.to_string()),
+        RegistryError::Database(e) => e.into(),
+    }
+}
+
+fn read_url(
+    what: &'static str,
+    inline: Option<&String>,
+    file: Option<&Path>,
+) -> Result<Option<DbUrl>, Failure> {
+    let text = match (inline, file) {
+        (Some(url), _) => url.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| {
+                Failure::Input(format!("cannot read {what} file {}: {e}", path.display()))
+            })?
+            .trim()
+            .to_string(),
+        (None, None) => return Ok(None),
+    };
+    DbUrl::parse(what, &text)
+        .map(Some)
+        .map_err(|e| Failure::Input(e.to_string()))
+}
+
+pub async fn site(settings: &Settings, command: SiteCommand) -> Outcome {
+    let pool = pool(settings).await?;
+    understudy_worker::db::migrate(&pool).await?;
+    match command {
+        SiteCommand::Add(args) => add(settings, &pool, *args).await,
+        SiteCommand::List { tag, json } => {
+            let sites = registry::list(&pool, tag.as_deref())
+                .await
+                .map_err(registry_failure)?;
+            if json {
+                output::json(&sites);
+            } else if sites.is_empty() {
+                println!("no sites (add one with `understudy site add`)");
+            } else {
+                for s in &sites {
+                    println!(
+                        "{:<20} {:<32} {:<40} {}",
+                        s.name,
+                        s.production_url,
+                        s.db_display,
+                        s.tags.join(",")
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        SiteCommand::Show { name, json } => {
+            let site = registry::get(&pool, &name)
+                .await
+                .map_err(registry_failure)?;
+            let environment = registry::environment(&pool, &name).await?;
+            if json {
+                output::json(&json!({ "site": site, "staging": environment }));
+            } else {
+                println!("site            {}", site.name);
+                println!(
+                    "production      {}  db {}  uploads {}",
+                    site.production_url, site.db_display, site.uploads_dir
+                );
+                println!(
+                    "staging         {}  db {}  uploads {}",
+                    site.staging_url, site.staging_db_display, site.staging_uploads_dir
+                );
+                println!("table prefix    {}", site.table_prefix);
+                match environment {
+                    Some(env) => println!(
+                        "staging exists  refreshed {} by job {}",
+                        env.refreshed_at.to_rfc3339(),
+                        env.last_job
+                    ),
+                    None => println!("staging exists  no"),
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        SiteCommand::Remove { name } => {
+            if registry::environment(&pool, &name).await?.is_some() {
+                return Err(Failure::Input(format!(
+                    "site {name} still has a staging environment: run `understudy staging destroy {name} --wait` first"
+                )));
+            }
+            registry::remove(&pool, &name)
+                .await
+                .map_err(registry_failure)?;
+            println!("site {name} removed");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn add(settings: &Settings, pool: &sqlx::PgPool, args: SiteAddArgs) -> Outcome {
+    let db_url = read_url("database URL", args.db.as_ref(), args.db_file.as_deref())?
+        .ok_or_else(|| Failure::Input("give --db or --db-file".into()))?;
+    let staging_db_url = read_url(
+        "staging database URL",
+        args.staging_db.as_ref(),
+        args.staging_db_file.as_deref(),
+    )?;
+    let input = SiteInput {
+        name: args.name,
+        production_url: args.url,
+        db_url,
+        uploads_dir: args.uploads,
+        table_prefix: args.table_prefix,
+        staging_url: args.staging_url,
+        staging_db_url,
+        staging_uploads_dir: args.staging_uploads,
+        tags: args.tags,
+        allow_same_url: args.allow_same_url,
+    };
+    let secrets = settings
+        .secret_box()
+        .map_err(|e| Failure::Input(e.to_string()))?;
+    let site = registry::add(pool, &secrets, input)
+        .await
+        .map_err(registry_failure)?;
+    if args.json {
+        output::json(&site);
+    } else {
+        println!(
+            "site {} added: production {} ({}), staging {} ({}, uploads {})",
+            site.name,
+            site.production_url,
+            site.db_display,
+            site.staging_url,
+            site.staging_db_display,
+            site.staging_uploads_dir
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn clone_message(
+    action: &str,
+    site: &str,
+    parallel_tables: usize,
+    keep_options: &[String],
+) -> Result<JobMessage, Failure> {
+    let mut message = JobMessage::new(
+        "clone",
+        json!({ "action": action, "site": site, "parallel_tables": parallel_tables, "keep_options": keep_options }),
+    );
+    message.concurrency_key = Some(format!("site:{site}"));
+    check(&message)?;
+    Ok(message)
+}
+
+async fn enqueue_one(
+    settings: &Settings,
+    action: &str,
+    site: &str,
+    parallel: usize,
+    keep: &[String],
+    wait: bool,
+    json: bool,
+) -> Outcome {
+    let pool = pool(settings).await?;
+    understudy_worker::db::migrate(&pool).await?;
+    registry::get(&pool, site).await.map_err(registry_failure)?;
+    let message = clone_message(action, site, parallel, keep)?;
+    let producer = Producer::connect(settings, "understudy-cli").await?;
+    let id = producer.publish_job(message, Priority::Interactive).await?;
+    if json {
+        output::json(&json!({ "job_id": id }));
+    } else {
+        println!("{id}");
+    }
+    if wait {
+        return watch::watch(&pool, id, json).await;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn staging(settings: &Settings, command: StagingCommand) -> Outcome {
+    match command {
+        StagingCommand::Create(StagingArgs {
+            site,
+            wait,
+            parallel_tables,
+            keep_options,
+            json,
+        }) => {
+            enqueue_one(
+                settings,
+                "create",
+                &site,
+                parallel_tables,
+                &keep_options,
+                wait,
+                json,
+            )
+            .await
+        }
+        StagingCommand::Destroy(StagingArgs {
+            site,
+            wait,
+            parallel_tables,
+            keep_options,
+            json,
+        }) => {
+            enqueue_one(
+                settings,
+                "destroy",
+                &site,
+                parallel_tables,
+                &keep_options,
+                wait,
+                json,
+            )
+            .await
+        }
+        StagingCommand::Refresh(args) => refresh(settings, args).await,
+        StagingCommand::List { json } => {
+            let pool = pool(settings).await?;
+            understudy_worker::db::migrate(&pool).await?;
+            let environments = registry::environments(&pool).await?;
+            if json {
+                output::json(&environments);
+            } else if environments.is_empty() {
+                println!("no staging environments");
+            } else {
+                for e in &environments {
+                    println!(
+                        "{:<20} {:<36} {:<40} refreshed {}",
+                        e.site,
+                        e.url,
+                        e.db_display,
+                        e.refreshed_at.format("%Y-%m-%d %H:%M")
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn refresh(settings: &Settings, args: StagingRefreshArgs) -> Outcome {
+    if let Some(site) = &args.site {
+        return enqueue_one(
+            settings,
+            "refresh",
+            site,
+            args.parallel_tables,
+            &args.keep_options,
+            args.wait,
+            args.json,
+        )
+        .await;
+    }
+    let pool = pool(settings).await?;
+    understudy_worker::db::migrate(&pool).await?;
+    let sites = registry::list(&pool, args.tag.as_deref())
+        .await
+        .map_err(registry_failure)?;
+    let mut outgoing = Vec::new();
+    let mut ids = Vec::new();
+    for site in sites {
+        if registry::environment(&pool, &site.name).await?.is_none() {
+            continue;
+        }
+        let message = clone_message(
+            "refresh",
+            &site.name,
+            args.parallel_tables,
+            &args.keep_options,
+        )?;
+        let (id, message) = Outgoing::job(message, Priority::Bulk);
+        ids.push(id);
+        outgoing.push(message);
+    }
+    if !outgoing.is_empty() {
+        let producer = Producer::connect(settings, "understudy-cli").await?;
+        for chunk in outgoing.chunks(500) {
+            producer.publish(chunk).await?;
+        }
+    }
+    if args.json {
+        output::json(&json!({ "enqueued": ids.len(), "job_ids": ids }));
+    } else {
+        for id in &ids {
+            println!("{id}");
+        }
+        eprintln!("enqueued {} refresh jobs", ids.len());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,102 @@
+//! What `validate` finds out and every later step relies on, plus the per-table report.
+
+use serde::{Deserialize, Serialize};
+
+use crate::rewrite::{Options, Policy, Rewriter, Rule};
+use crate::sites::Site;
+use crate::StepError;
+
+/// The output of the `validate` step (checkpointed, so a resumed job copies the same tables
+/// into the same incoming database).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Plan {
+    /// `(schema, table, bytes)`; the schema is empty for MySQL.
+    pub tables: Vec<(String, String, i64)>,
+    /// Where the copy is built before it is swapped in.
+    pub incoming_db: String,
+    pub incoming_uploads: String,
+    /// `siteurl` and `home` as stored in the production database.
+    pub siteurl: Option<String>,
+    pub home: Option<String>,
+}
+
+impl Plan {
+    pub fn total_bytes(&self) -> i64 {
+        self.tables.iter().map(|t| t.2).sum::<i64>().max(1)
+    }
+}
+
+/// One table's copy, as reported in the job result.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TableReport {
+    pub table: String,
+    pub rows: u64,
+    pub values_changed: u64,
+    pub replacements: u64,
+    pub malformed: u64,
+}
+
+/// Names we pass to dump tools and quote in SQL: letters, digits, `_`, `$`, `-`.
+pub fn check_table_name(name: &str) -> Result<(), StepError> {
+    let ok = (1..=64).contains(&name.len())
+        && !name.starts_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '$' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StepError::Permanent(format!(
+            "table name {name:?} is not supported (letters, digits, '_', '$', '-' only)"
+        )))
+    }
+}
+
+/// The URL rules: the production URL, its `www.` twin, and `siteurl`/`home` when they differ.
+pub fn rewriter(site: &Site, plan: &Plan) -> Result<Rewriter, StepError> {
+    let to = site.staging_url.as_str();
+    let mut froms = vec![site.production_url.clone()];
+    if let Some((scheme, rest)) = site.production_url.split_once("://") {
+        if !rest.starts_with("www.") {
+            froms.push(format!("{scheme}://www.{rest}"));
+        }
+    }
+    for stored in [&plan.siteurl, &plan.home].into_iter().flatten() {
+        let stored = stored.trim_end_matches('/').to_string();
+        if !stored.is_empty() && !froms.contains(&stored) && stored != to {
+            froms.push(stored);
+        }
+    }
+    let mut rules = Vec::new();
+    for from in &froms {
+        match Rule::parse(from, to) {
+            Ok(rule) => rules.push(rule),
+            // A stored siteurl we cannot parse is not worth failing the clone over.
+            Err(e) if from != &site.production_url => {
+                tracing::warn!(%from, error = %e, "URL not rewritten")
+            }
+            Err(e) => return Err(StepError::Permanent(format!("cannot rewrite {from}: {e}"))),
+        }
+    }
+    Ok(Rewriter::new(&rules, Options::default()))
+}
+
+pub fn policy(keep_options: &[String]) -> Policy {
+    let policy = Policy::wordpress();
+    if keep_options.is_empty() {
+        policy
+    } else {
+        policy.skip_rows(
+            "options",
+            "option_name",
+            keep_options.iter().map(String::as_str),
+        )
+    }
+}
+
+/// `<staging>_in<8 hex>`, within PostgreSQL's and MySQL's 63/64-character limits.
+pub fn incoming_name(staging: &str, job: uuid::Uuid) -> String {
+    let tag = &job.simple().to_string()[..8];
+    let base: String = staging.chars().take(63 - 11).collect();
+    format!("{base}_in{tag}")
+}

@@ -1,0 +1,203 @@
+//! PostgreSQL side of a clone: catalog queries, databases, and the `pg_dump | rewrite | psql`
+//! commands. Identifiers are validated (database names) or quoted (tables), never interpolated raw.
+
+use secrecy::ExposeSecret;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+use std::time::Duration;
+
+use super::process::Program;
+use crate::sites::DbUrl;
+use crate::StepError;
+
+/// Connection options for a site database.
+pub fn options(url: &DbUrl) -> PgConnectOptions {
+    PgConnectOptions::new()
+        .host(&url.host)
+        .port(url.port)
+        .username(&url.user)
+        .password(url.password.expose_secret())
+        .database(&url.database)
+        .application_name("understudy-clone")
+}
+
+/// A small pool to one database; connection failures are classified for the retry policy.
+pub async fn connect(url: &DbUrl) -> Result<PgPool, StepError> {
+    PgPoolOptions::new()
+        .max_connections(3)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options(url))
+        .await
+        .map_err(|e| classify(&url.display(), e))
+}
+
+/// Maps a database error to retryable (connection trouble) or permanent (refused on merit).
+pub fn classify(target: &str, error: sqlx::Error) -> StepError {
+    let message = format!("PostgreSQL {target}: {error}");
+    match &error {
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some(code) if code.starts_with("08") || code.starts_with("57") || code == "53300" => {
+                StepError::Retryable(message)
+            }
+            _ => StepError::Permanent(message),
+        },
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_) => {
+            StepError::Retryable(message)
+        }
+        _ => StepError::Permanent(message),
+    }
+}
+
+/// `"schema"."table"`, quoted for SQL and for pg_dump's `--table` pattern.
+pub fn quote_table(schema: &str, table: &str) -> String {
+    format!(
+        "\"{}\".\"{}\"",
+        schema.replace('"', "\"\""),
+        table.replace('"', "\"\"")
+    )
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// User tables, largest first (so parallel copies finish together), as (schema, table, bytes).
+pub async fn tables(pool: &PgPool) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT n.nspname::text, c.relname::text, pg_total_relation_size(c.oid) \
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition \
+           AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+           AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%' \
+         ORDER BY 3 DESC, 1, 2",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn database_exists(server: &PgPool, name: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(name)
+        .fetch_one(server)
+        .await
+}
+
+/// A pool on the same server for administrative statements (CREATE/DROP/ALTER DATABASE).
+pub async fn admin(url: &DbUrl) -> Result<PgPool, StepError> {
+    for maintenance in ["postgres", "template1"] {
+        match connect(&url.with_database(maintenance)).await {
+            Ok(pool) => return Ok(pool),
+            Err(StepError::Permanent(_)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    // No maintenance database reachable: the target database itself must exist.
+    connect(url).await
+}
+
+pub async fn create_database(server: &PgPool, name: &str) -> Result<(), sqlx::Error> {
+    if !database_exists(server, name).await? {
+        sqlx::query(&format!("CREATE DATABASE {}", quote_ident(name)))
+            .execute(server)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn drop_database(server: &PgPool, name: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+        quote_ident(name)
+    ))
+    .execute(server)
+    .await?;
+    Ok(())
+}
+
+/// Renames a database, disconnecting its sessions first (staging only).
+pub async fn rename_database(server: &PgPool, from: &str, to: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(from)
+    .execute(server)
+    .await?;
+    sqlx::query(&format!(
+        "ALTER DATABASE {} RENAME TO {}",
+        quote_ident(from),
+        quote_ident(to)
+    ))
+    .execute(server)
+    .await?;
+    Ok(())
+}
+
+fn client(name: &'static str, url: &DbUrl) -> Program {
+    Program::new(name)
+        .args([
+            "--host",
+            &url.host,
+            "--port",
+            &url.port.to_string(),
+            "--username",
+            &url.user,
+        ])
+        .arg("--no-password")
+        .secret_env("PGPASSWORD", url.password.clone())
+}
+
+/// `pg_dump` of one section of the schema (`pre-data` or `post-data`).
+pub fn dump_schema(source: &DbUrl, section: &str) -> Program {
+    client("pg_dump", source)
+        .args(["--schema-only", "--no-owner", "--no-privileges"])
+        .arg(format!("--section={section}"))
+        .args(["--dbname", &source.database])
+}
+
+/// `pg_dump` of one table's rows (COPY format), inside an exported snapshot when given.
+pub fn dump_table(source: &DbUrl, qualified: &str, snapshot: Option<&str>) -> Program {
+    let mut program = client("pg_dump", source)
+        .args(["--data-only", "--no-owner", "--no-privileges"])
+        .arg(format!("--table={qualified}"));
+    if let Some(snapshot) = snapshot {
+        program = program.arg(format!("--snapshot={snapshot}"));
+    }
+    program.args(["--dbname", &source.database])
+}
+
+/// `psql` loading a stream into `target`, all or nothing.
+pub fn load(target: &DbUrl) -> Program {
+    client("psql", target)
+        .args(["--quiet", "--no-psqlrc", "--single-transaction"])
+        .args(["--set", "ON_ERROR_STOP=1"])
+        .args(["--dbname", &target.database])
+}
+
+/// Copies every sequence's position from source to target (a per-table data dump omits them).
+pub async fn copy_sequences(source: &PgPool, target: &PgPool) -> Result<usize, sqlx::Error> {
+    let sequences: Vec<(String, String, Option<i64>, bool)> = sqlx::query_as(
+        "SELECT schemaname::text, sequencename::text, last_value, last_value IS NOT NULL FROM pg_sequences \
+         WHERE schemaname NOT IN ('pg_catalog', 'information_schema')",
+    )
+    .fetch_all(source)
+    .await?;
+    for (schema, name, last, called) in &sequences {
+        if let Some(last) = last {
+            sqlx::query("SELECT setval($1::regclass, $2, $3)")
+                .bind(quote_table(schema, name))
+                .bind(last)
+                .bind(called)
+                .execute(target)
+                .await?;
+        }
+    }
+    Ok(sequences.len())
+}
+
+/// Empties a table before its copy is (re)loaded, so a resumed copy never duplicates rows.
+pub async fn truncate(target: &PgPool, qualified: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!("TRUNCATE {qualified}"))
+        .execute(target)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,69 @@
+//! The clone job's spec: which site, which action, and the options.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::sites::validate_name;
+use crate::SpecError;
+
+/// What a clone job does to a site's staging environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Copy production to a new staging environment.
+    Create,
+    /// Copy production again over an existing staging environment (swapped in at the end).
+    Refresh,
+    /// Remove the staging database, uploads copy and environment record.
+    Destroy,
+}
+
+/// `{"action": "create"|"refresh"|"destroy", "site": "<registered name>", ...}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloneSpec {
+    pub action: Action,
+    /// A site registered with `understudy site add` (its credentials stay encrypted in the
+    /// registry: nothing secret travels in the message).
+    pub site: String,
+    /// Replace personal data (users, comments, orders) on the copy.
+    #[serde(default)]
+    pub anonymize: bool,
+    /// Tables copied at once.
+    #[serde(default = "default_parallel")]
+    pub parallel_tables: usize,
+    /// Option names whose values are never rewritten (besides `wc_subscriptions_siteurl`).
+    #[serde(default)]
+    pub keep_options: Vec<String>,
+}
+
+fn default_parallel() -> usize {
+    2
+}
+
+impl CloneSpec {
+    pub fn parse(spec: &Value) -> Result<CloneSpec, SpecError> {
+        let spec: CloneSpec = serde_json::from_value(spec.clone()).map_err(|e| {
+            SpecError::new(format!(
+                "clone: {e} (expected {{\"action\": \"create\"|\"refresh\"|\"destroy\", \"site\": NAME}})"
+            ))
+        })?;
+        validate_name(&spec.site).map_err(|e| SpecError::new(format!("clone: {e}")))?;
+        if !(1..=8).contains(&spec.parallel_tables) {
+            return Err(SpecError::new("clone: parallel_tables must be 1..=8"));
+        }
+        if spec.anonymize {
+            return Err(SpecError::new(
+                "clone: anonymize is not available yet in this version; run without it",
+            ));
+        }
+        for name in &spec.keep_options {
+            if name.is_empty() || name.len() > 191 || name.chars().any(char::is_control) {
+                return Err(SpecError::new(format!(
+                    "clone: keep_options entry {name:?} is not an option name"
+                )));
+            }
+        }
+        Ok(spec)
+    }
+}
