@@ -37,7 +37,7 @@ stage() {
     fi
 }
 
-stage services bash scripts/services-up.sh -q postgres rabbitmq
+stage services bash scripts/services-up.sh -q postgres rabbitmq mariadb
 # php-cli is the oracle that unserializes every rewritten value; docker-compose checks the
 # compose file users run.
 stage tools ensure_packages php-cli docker-compose

@@ -14,6 +14,8 @@ use understudy_worker::topology::Topology;
 use understudy_worker::{db, Settings};
 use uuid::Uuid;
 
+pub mod wordpress_fixture;
+
 /// The workspace's build directory (where `cargo build --workspace --bins` put the binaries).
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
@@ -369,4 +371,53 @@ pub fn stdout_json(output: &Output) -> Value {
             String::from_utf8_lossy(&output.stderr)
         )
     })
+}
+
+/// The last JSON document the CLI printed (`--wait --json` prints the id, then the status).
+pub fn last_json(output: &Output) -> Value {
+    serde_json::Deserializer::from_slice(&output.stdout)
+        .into_iter::<Value>()
+        .filter_map(Result::ok)
+        .last()
+        .unwrap_or_else(|| {
+            panic!(
+                "no JSON on stdout; status {:?}\nstdout: {}\nstderr: {}",
+                output.status,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
+}
+
+/// Values PHP's `unserialize()` (Debian php-cli, no classes allowed) refuses.
+pub fn php_rejects(values: &[String]) -> Vec<String> {
+    let dir = std::env::temp_dir().join(format!("understudy-php-{}", Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("values.json");
+    let encoded: Vec<String> = values
+        .iter()
+        .map(|v| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(v.as_bytes())
+        })
+        .collect();
+    std::fs::write(&input, serde_json::to_vec(&encoded).unwrap()).unwrap();
+    let script = r#"$values = json_decode(file_get_contents($argv[1]));
+foreach ($values as $i => $b) { $v = base64_decode($b);
+  if (@unserialize($v, ['allowed_classes' => false]) === false && $v !== 'b:0;') { echo $i, "\n"; } }"#;
+    let out = Command::new("php")
+        .args(["-r", script, input.to_str().unwrap()])
+        .output()
+        .expect("php (Debian php-cli, installed by scripts/test.sh)");
+    assert!(
+        out.status.success(),
+        "php failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|i| i.trim().parse::<usize>().ok())
+        .map(|i| values[i].clone())
+        .collect()
 }

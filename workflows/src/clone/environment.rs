@@ -39,10 +39,12 @@ pub async fn validate(
         .await
         .map_err(StepError::retryable)?;
     match (spec.action, &existing) {
-        (Action::Create, Some(env)) => return Err(StepError::Permanent(format!(
+        (Action::Create, Some(env)) => {
+            return Err(StepError::Permanent(format!(
             "site {} already has a staging environment ({}): use `understudy staging refresh {}`",
             site.name, env.url, site.name
-        ))),
+        )))
+        }
         (Action::Refresh, None) => {
             return Err(StepError::Permanent(format!(
                 "site {} has no staging environment yet: use `understudy staging create {}`",
