@@ -178,6 +178,12 @@ pub enum SiteCommand {
     },
     /// Remove a site from the registry (destroy its staging copy first).
     Remove { name: String },
+    /// Production backups made by promote (restore one with `staging restore`).
+    Backups {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(ClapArgs)]
@@ -224,11 +230,45 @@ pub enum StagingCommand {
     Refresh(StagingRefreshArgs),
     /// Remove the staging database, uploads copy and record.
     Destroy(StagingArgs),
+    /// Push staging tables to production: backup first, load aside, swap atomically.
+    Promote(PromoteArgs),
+    /// Load a backup made by promote back into production.
+    Restore {
+        site: String,
+        /// Backup file (see `understudy site backups SITE`).
+        #[arg(long)]
+        backup: String,
+        #[arg(long)]
+        wait: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Staging environments that exist.
     List {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(ClapArgs)]
+pub struct PromoteArgs {
+    pub site: String,
+    /// Only these tables, without prefix (e.g. posts,postmeta,options). Default: all but users, comments, orders.
+    #[arg(long, value_delimiter = ',')]
+    pub tables: Option<Vec<String>>,
+    /// Leave these tables out (without prefix).
+    #[arg(long, value_delimiter = ',')]
+    pub exclude: Vec<String>,
+    /// Also promote tables that change on production (users, comments, orders).
+    #[arg(long)]
+    pub include_live_tables: bool,
+    /// Confirm overwriting live tables.
+    #[arg(long)]
+    pub yes: bool,
+    #[arg(long)]
+    pub wait: bool,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(ClapArgs)]

@@ -9,7 +9,9 @@ use understudy_worker::Settings;
 use understudy_workflows::sites::registry::{self, RegistryError, SiteInput};
 use understudy_workflows::sites::{DbUrl, SiteError};
 
-use crate::cli::{SiteAddArgs, SiteCommand, StagingArgs, StagingCommand, StagingRefreshArgs};
+use crate::cli::{
+    PromoteArgs, SiteAddArgs, SiteCommand, StagingArgs, StagingCommand, StagingRefreshArgs,
+};
 use crate::commands::{check, pool, Failure, Outcome};
 use crate::{output, watch};
 
@@ -96,6 +98,45 @@ pub async fn site(settings: &Settings, command: SiteCommand) -> Outcome {
             }
             Ok(ExitCode::SUCCESS)
         }
+        SiteCommand::Backups { name, json } => {
+            registry::get(&pool, &name)
+                .await
+                .map_err(registry_failure)?;
+            let dir = settings.data_dir.join("backups").join(&name);
+            let mut files: Vec<(String, u64)> = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries
+                    .filter_map(Result::ok)
+                    .filter(|e| {
+                        e.path()
+                            .extension()
+                            .is_some_and(|x| x == "dump" || x == "sql")
+                    })
+                    .map(|e| {
+                        (
+                            e.path().display().to_string(),
+                            e.metadata().map(|m| m.len()).unwrap_or(0),
+                        )
+                    })
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
+            files.sort();
+            if json {
+                output::json(
+                    &files
+                        .iter()
+                        .map(|(p, b)| json!({"path": p, "bytes": b}))
+                        .collect::<Vec<_>>(),
+                );
+            } else if files.is_empty() {
+                println!("no backups of {name} in {}", dir.display());
+            } else {
+                for (path, bytes) in files {
+                    println!("{path}  {bytes} bytes");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         SiteCommand::Remove { name } => {
             if registry::environment(&pool, &name).await?.is_some() {
                 return Err(Failure::Input(format!(
@@ -159,10 +200,15 @@ fn clone_message(
     parallel_tables: usize,
     keep_options: &[String],
 ) -> Result<JobMessage, Failure> {
-    let mut message = JobMessage::new(
-        "clone",
+    clone_job(
         json!({ "action": action, "site": site, "parallel_tables": parallel_tables, "keep_options": keep_options }),
-    );
+        site,
+    )
+}
+
+/// A clone job for `site`, checked as a worker would check it.
+fn clone_job(spec: serde_json::Value, site: &str) -> Result<JobMessage, Failure> {
+    let mut message = JobMessage::new("clone", spec);
     message.concurrency_key = Some(format!("site:{site}"));
     check(&message)?;
     Ok(message)
@@ -177,10 +223,21 @@ async fn enqueue_one(
     wait: bool,
     json: bool,
 ) -> Outcome {
+    let message = clone_message(action, site, parallel, keep)?;
+    enqueue_message(settings, site, message, wait, json).await
+}
+
+/// Publishes a clone job for a registered site; with `wait`, watches it.
+async fn enqueue_message(
+    settings: &Settings,
+    site: &str,
+    message: JobMessage,
+    wait: bool,
+    json: bool,
+) -> Outcome {
     let pool = pool(settings).await?;
     understudy_worker::db::migrate(&pool).await?;
     registry::get(&pool, site).await.map_err(registry_failure)?;
-    let message = clone_message(action, site, parallel, keep)?;
     let producer = Producer::connect(settings, "understudy-cli").await?;
     let id = producer.publish_job(message, Priority::Interactive).await?;
     if json {
@@ -233,6 +290,19 @@ pub async fn staging(settings: &Settings, command: StagingCommand) -> Outcome {
             .await
         }
         StagingCommand::Refresh(args) => refresh(settings, args).await,
+        StagingCommand::Promote(args) => promote(settings, args).await,
+        StagingCommand::Restore {
+            site,
+            backup,
+            wait,
+            json,
+        } => {
+            let message = clone_job(
+                json!({ "action": "restore", "site": site, "backup": backup }),
+                &site,
+            )?;
+            enqueue_message(settings, &site, message, wait, json).await
+        }
         StagingCommand::List { json } => {
             let pool = pool(settings).await?;
             understudy_worker::db::migrate(&pool).await?;
@@ -306,4 +376,18 @@ async fn refresh(settings: &Settings, args: StagingRefreshArgs) -> Outcome {
         eprintln!("enqueued {} refresh jobs", ids.len());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn promote(settings: &Settings, args: PromoteArgs) -> Outcome {
+    if args.include_live_tables && !args.yes {
+        return Err(Failure::Input(
+            "--include-live-tables overwrites users, comments and orders made on production since the staging copy; add --yes to confirm".into(),
+        ));
+    }
+    let spec = json!({
+        "action": "promote", "site": args.site, "tables": args.tables, "exclude": args.exclude,
+        "include_live": args.include_live_tables,
+    });
+    let message = clone_job(spec, &args.site)?;
+    enqueue_message(settings, &args.site, message, args.wait, args.json).await
 }

@@ -154,7 +154,41 @@ async fn mariadb_staging_is_created_with_safe_rewrites_and_destroyed() {
     .await
     .unwrap();
     assert_eq!(public, "0");
+
+    // Promote an edit back: URLs return to production, production's own options stay.
+    sqlx::query("UPDATE wp_posts SET post_content = CONCAT('edited https://staging.', ?, '/e') WHERE ID = 2")
+        .bind(&host).execute(&staging).await.unwrap();
     staging.close().await;
+    let out = env.cli(&[
+        "staging",
+        "promote",
+        "mysite",
+        "--tables",
+        "posts,options",
+        "--wait",
+        "--json",
+    ]);
+    let status = last_json(&out);
+    assert!(out.status.success(), "promote failed: {status}");
+    assert!(std::path::Path::new(status["job"]["result"]["backup"].as_str().unwrap()).is_file());
+    let content: String =
+        sqlx::query_scalar("SELECT CAST(post_content AS CHAR) FROM wp_posts WHERE ID = 2")
+            .fetch_one(&prod)
+            .await
+            .unwrap();
+    assert_eq!(content, format!("edited https://{host}/e"));
+    let public: String = sqlx::query_scalar(
+        "SELECT CAST(option_value AS CHAR) FROM wp_options WHERE option_name = 'blog_public'",
+    )
+    .fetch_one(&prod)
+    .await
+    .unwrap();
+    assert_eq!(public, "1", "staging hardening is not promoted");
+    let posts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM wp_posts")
+        .fetch_one(&prod)
+        .await
+        .unwrap();
+    assert_eq!(posts, 300);
 
     let out = env.cli(&["staging", "destroy", "mysite", "--wait"]);
     assert!(

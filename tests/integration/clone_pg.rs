@@ -579,3 +579,148 @@ async fn a_worker_killed_mid_copy_resumes_at_the_unfinished_table() {
     let out = env.cli(&["staging", "destroy", "big", "--wait"]);
     assert!(out.status.success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn promote_backs_up_production_swaps_atomically_and_restore_undoes_it() {
+    let env = TestEnv::new("promote").await;
+    let host = format!("promo-{}.example", &env.namespace[1..]);
+    let (source, _scratch) = make_source(&env, &host, 50).await;
+    let uploads = make_uploads(&env);
+    let out = env.cli(&[
+        "site",
+        "add",
+        "promo",
+        "--url",
+        &format!("https://{host}"),
+        "--db",
+        &pg_url(&source),
+        "--uploads",
+        uploads.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _worker = env.worker(&[]);
+    let out = env.cli(&["staging", "create", "promo", "--wait"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let prod = PgPool::connect(&pg_url(&source)).await.unwrap();
+    let staging = PgPool::connect(&pg_url(&format!("{source}_staging")))
+        .await
+        .unwrap();
+    // Work done on staging...
+    sqlx::query("UPDATE wp_posts SET post_title = 'Edited on staging', post_content = 'see https://staging.' || $1 || '/edited' WHERE \"ID\" = 3")
+        .bind(&host).execute(&staging).await.unwrap();
+    sqlx::query(
+        "INSERT INTO wp_options (option_name, option_value) VALUES ('posts_per_page', '25')",
+    )
+    .execute(&staging)
+    .await
+    .unwrap();
+    // ...while production lives on: a new comment arrives.
+    sqlx::query("INSERT INTO wp_comments (comment_post_ID, comment_author_email, comment_content) VALUES (3, 'late@mail.test', 'arrived after the copy')")
+        .execute(&prod).await.unwrap();
+    staging.close().await;
+
+    let out = env.cli(&["staging", "promote", "promo", "--include-live-tables"]);
+    assert_eq!(out.status.code(), Some(2), "live tables need --yes");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
+
+    let out = env.cli(&["staging", "promote", "promo", "--wait", "--json"]);
+    let status = last_json(&out);
+    assert!(out.status.success(), "promote failed: {status}");
+    let result = &status["job"]["result"];
+    let backup = result["backup"].as_str().unwrap().to_string();
+    assert!(
+        std::path::Path::new(&backup).is_file(),
+        "backup kept at {backup}"
+    );
+    assert!(
+        result["warnings"]
+            .to_string()
+            .contains("WooCommerce orders"),
+        "{result}"
+    );
+
+    let (title, content): (String, String) =
+        sqlx::query_as("SELECT post_title, post_content FROM wp_posts WHERE \"ID\" = 3")
+            .fetch_one(&prod)
+            .await
+            .unwrap();
+    assert_eq!(title, "Edited on staging");
+    assert_eq!(
+        content,
+        format!("see https://{host}/edited"),
+        "URLs rewritten back to production"
+    );
+    assert_eq!(option(&prod, "posts_per_page").await, "25");
+    assert_eq!(option(&prod, "siteurl").await, format!("https://{host}"));
+    assert_eq!(
+        option(&prod, "blog_public").await,
+        "1",
+        "staging hardening is not promoted"
+    );
+    assert_eq!(option(&prod, "blogname").await, "Shop");
+    assert_eq!(
+        option(&prod, "woocommerce_stripe_settings").await,
+        "a:1:{s:10:\"secret_key\";s:7:\"sk_live\";}"
+    );
+    let late: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM wp_comments WHERE comment_author_email = 'late@mail.test'",
+    )
+    .fetch_one(&prod)
+    .await
+    .unwrap();
+    assert_eq!(late, 1, "live tables are left alone by default");
+    let leftovers: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'understudy_promote%'",
+    )
+    .fetch_one(&prod)
+    .await
+    .unwrap();
+    assert_eq!(leftovers, 0);
+    // New rows on production still get fresh ids.
+    sqlx::query("INSERT INTO wp_posts (post_title, post_content) VALUES ('after', 'x')")
+        .execute(&prod)
+        .await
+        .unwrap();
+
+    let listed = last_json(&env.cli(&["site", "backups", "promo", "--json"]));
+    assert_eq!(listed[0]["path"], backup.as_str());
+    let out = env.cli(&["staging", "restore", "promo", "--backup", &backup, "--wait"]);
+    assert!(
+        out.status.success(),
+        "restore failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let title: String = sqlx::query_scalar("SELECT post_title FROM wp_posts WHERE \"ID\" = 3")
+        .fetch_one(&prod)
+        .await
+        .unwrap();
+    assert_eq!(
+        title, "Post 3",
+        "restore brings production back to before the promote"
+    );
+    let out = env.cli(&[
+        "staging",
+        "restore",
+        "promo",
+        "--backup",
+        "/etc/passwd",
+        "--wait",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "only this site's backups can be restored"
+    );
+    prod.close().await;
+    let out = env.cli(&["staging", "destroy", "promo", "--wait"]);
+    assert!(out.status.success());
+}

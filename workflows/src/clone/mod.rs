@@ -18,6 +18,8 @@ pub mod mysql;
 pub mod plan;
 pub mod postgres;
 pub mod process;
+pub mod promote;
+pub mod remap;
 pub mod spec;
 pub mod uploads;
 
@@ -47,6 +49,8 @@ impl Workflow for CloneSite {
         match spec.action {
             Action::Create | Action::Refresh => clone_site(job, &spec).await,
             Action::Destroy => environment::destroy(job, &spec).await,
+            Action::Promote => promote::promote(job, &spec).await,
+            Action::Restore => promote::restore(job, &spec).await,
         }
     }
 }

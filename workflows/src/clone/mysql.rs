@@ -237,3 +237,20 @@ pub fn load(credentials: &Credentials, database: &str) -> Program {
         database,
     ])
 }
+
+/// `mysqldump` of a whole database into `file` (consistent, with routines and triggers).
+pub fn backup(credentials: &Credentials, database: &str, file: &Path) -> Program {
+    Program::new("mysqldump")
+        .arg(credentials.arg())
+        .args([
+            "--single-transaction",
+            "--quick",
+            "--hex-blob",
+            "--routines",
+            "--triggers",
+            "--default-character-set=utf8mb4",
+            "--no-tablespaces",
+        ])
+        .arg(format!("--result-file={}", file.display()))
+        .arg(database)
+}

@@ -54,14 +54,23 @@ pub fn check_table_name(name: &str) -> Result<(), StepError> {
 
 /// The URL rules: the production URL, its `www.` twin, and `siteurl`/`home` when they differ.
 pub fn rewriter(site: &Site, plan: &Plan) -> Result<Rewriter, StepError> {
-    let to = site.staging_url.as_str();
-    let mut froms = vec![site.production_url.clone()];
-    if let Some((scheme, rest)) = site.production_url.split_once("://") {
+    let stored = [plan.siteurl.clone(), plan.home.clone()];
+    rewriter_between(&site.production_url, &stored, &site.staging_url)
+}
+
+/// Rules from `main` (and its `www.` twin, and the `stored` URLs when they differ) to `to`.
+pub fn rewriter_between(
+    main: &str,
+    stored: &[Option<String>],
+    to: &str,
+) -> Result<Rewriter, StepError> {
+    let mut froms = vec![main.to_string()];
+    if let Some((scheme, rest)) = main.split_once("://") {
         if !rest.starts_with("www.") {
             froms.push(format!("{scheme}://www.{rest}"));
         }
     }
-    for stored in [&plan.siteurl, &plan.home].into_iter().flatten() {
+    for stored in stored.iter().flatten() {
         let stored = stored.trim_end_matches('/').to_string();
         if !stored.is_empty() && !froms.contains(&stored) && stored != to {
             froms.push(stored);
@@ -72,7 +81,7 @@ pub fn rewriter(site: &Site, plan: &Plan) -> Result<Rewriter, StepError> {
         match Rule::parse(from, to) {
             Ok(rule) => rules.push(rule),
             // A stored siteurl we cannot parse is not worth failing the clone over.
-            Err(e) if from != &site.production_url => {
+            Err(e) if from != main => {
                 tracing::warn!(%from, error = %e, "URL not rewritten")
             }
             Err(e) => return Err(StepError::Permanent(format!("cannot rewrite {from}: {e}"))),

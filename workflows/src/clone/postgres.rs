@@ -132,7 +132,8 @@ pub async fn rename_database(server: &PgPool, from: &str, to: &str) -> Result<()
     Ok(())
 }
 
-fn client(name: &'static str, url: &DbUrl) -> Program {
+/// A PostgreSQL client program with connection arguments (password through the environment).
+pub fn client_program(name: &'static str, url: &DbUrl) -> Program {
     Program::new(name)
         .args([
             "--host",
@@ -148,7 +149,7 @@ fn client(name: &'static str, url: &DbUrl) -> Program {
 
 /// `pg_dump` of one section of the schema (`pre-data` or `post-data`).
 pub fn dump_schema(source: &DbUrl, section: &str) -> Program {
-    client("pg_dump", source)
+    client_program("pg_dump", source)
         .args(["--schema-only", "--no-owner", "--no-privileges"])
         .arg(format!("--section={section}"))
         .args(["--dbname", &source.database])
@@ -156,7 +157,7 @@ pub fn dump_schema(source: &DbUrl, section: &str) -> Program {
 
 /// `pg_dump` of one table's rows (COPY format), inside an exported snapshot when given.
 pub fn dump_table(source: &DbUrl, qualified: &str, snapshot: Option<&str>) -> Program {
-    let mut program = client("pg_dump", source)
+    let mut program = client_program("pg_dump", source)
         .args(["--data-only", "--no-owner", "--no-privileges"])
         .arg(format!("--table={qualified}"));
     if let Some(snapshot) = snapshot {
@@ -167,7 +168,7 @@ pub fn dump_table(source: &DbUrl, qualified: &str, snapshot: Option<&str>) -> Pr
 
 /// `psql` loading a stream into `target`, all or nothing.
 pub fn load(target: &DbUrl) -> Program {
-    client("psql", target)
+    client_program("psql", target)
         .args(["--quiet", "--no-psqlrc", "--single-transaction"])
         .args(["--set", "ON_ERROR_STOP=1"])
         .args(["--dbname", &target.database])
@@ -199,5 +200,27 @@ pub async fn truncate(target: &PgPool, qualified: &str) -> Result<(), sqlx::Erro
     sqlx::query(&format!("TRUNCATE {qualified}"))
         .execute(target)
         .await?;
+    Ok(())
+}
+
+/// Moves every sequence owned by a column to at least the column's maximum (after rows were
+/// replaced by a promote, the sequence must not hand out ids that exist).
+pub async fn advance_sequences(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let owned: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT s.oid::regclass::text, t.oid::regclass::text, quote_ident(a.attname) \
+         FROM pg_class s JOIN pg_depend d ON d.objid = s.oid AND d.deptype = 'a' \
+         JOIN pg_class t ON t.oid = d.refobjid JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid \
+         WHERE s.relkind = 'S'",
+    )
+    .fetch_all(pool)
+    .await?;
+    for (sequence, table, column) in owned {
+        sqlx::query(&format!(
+            "SELECT setval($1::regclass, GREATEST((SELECT COALESCE(max({column}), 0) FROM {table}), 1))"
+        ))
+        .bind(&sequence)
+        .execute(pool)
+        .await?;
+    }
     Ok(())
 }

@@ -116,11 +116,26 @@ fn one_line(text: &str) -> String {
 
 /// Runs one program to completion; returns its stdout.
 pub async fn run(program: Program, cancel: CancellationToken) -> Result<String, StepError> {
+    run_with_input(program, None, cancel).await
+}
+
+/// Runs one program with `input` (a file) as its stdin; returns its stdout.
+pub async fn run_with_input(
+    program: Program,
+    input: Option<std::path::PathBuf>,
+    cancel: CancellationToken,
+) -> Result<String, StepError> {
     let pids = Arc::new(Mutex::new(Vec::new()));
     let task = {
         let pids = pids.clone();
         tokio::task::spawn_blocking(move || {
-            let mut child = program.spawn(Stdio::null(), Stdio::piped())?;
+            let stdin = match &input {
+                Some(path) => Stdio::from(std::fs::File::open(path).map_err(|e| {
+                    StepError::Permanent(format!("cannot open {}: {e}", path.display()))
+                })?),
+                None => Stdio::null(),
+            };
+            let mut child = program.spawn(stdin, Stdio::piped())?;
             pids.lock().expect("pids").push(child.id());
             let errors = drain_stderr(&mut child);
             let mut out = String::new();

@@ -16,6 +16,10 @@ pub enum Action {
     Refresh,
     /// Remove the staging database, uploads copy and environment record.
     Destroy,
+    /// Push staging tables to production: backup first, load aside, swap atomically.
+    Promote,
+    /// Load a production backup made by a promote back into production.
+    Restore,
 }
 
 /// `{"action": "create"|"refresh"|"destroy", "site": "<registered name>", ...}`.
@@ -35,6 +39,19 @@ pub struct CloneSpec {
     /// Option names whose values are never rewritten (besides `wc_subscriptions_siteurl`).
     #[serde(default)]
     pub keep_options: Vec<String>,
+    /// Promote: table names without prefix (`posts`, `postmeta`); default every table but the
+    /// live ones.
+    #[serde(default)]
+    pub tables: Option<Vec<String>>,
+    /// Promote: table names without prefix left out.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Promote: allow tables that change on production (users, comments, orders).
+    #[serde(default)]
+    pub include_live: bool,
+    /// Restore: the backup file to load (from `understudy site backups`).
+    #[serde(default)]
+    pub backup: Option<String>,
 }
 
 fn default_parallel() -> usize {
@@ -56,6 +73,18 @@ impl CloneSpec {
             return Err(SpecError::new(
                 "clone: anonymize is not available yet in this version; run without it",
             ));
+        }
+        if spec.action == Action::Restore && spec.backup.is_none() {
+            return Err(SpecError::new(
+                "clone: restore needs \"backup\": the backup file path",
+            ));
+        }
+        for name in spec.tables.iter().flatten().chain(&spec.exclude) {
+            if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || name.is_empty() {
+                return Err(SpecError::new(format!(
+                    "clone: table {name:?} is not a table name"
+                )));
+            }
         }
         for name in &spec.keep_options {
             if name.is_empty() || name.len() > 191 || name.chars().any(char::is_control) {
