@@ -162,6 +162,10 @@ impl TestEnv {
             ("UNDERSTUDY_AMQP__NAMESPACE".into(), self.namespace.clone()),
             ("UNDERSTUDY_LOG__FORMAT".into(), "json".into()),
             ("UNDERSTUDY_LOG__LEVEL".into(), "info".into()),
+            (
+                "UNDERSTUDY_DATA_DIR".into(),
+                self.dir.join("data").display().to_string(),
+            ),
         ]
     }
 
