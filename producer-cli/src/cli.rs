@@ -311,6 +311,30 @@ pub struct StagingRefreshArgs {
 pub enum BenchCommand {
     /// Throughput and latency of the engine with noop jobs, on a scratch database.
     Engine(BenchEngineArgs),
+    /// A ~1 GB WordPress-shaped database: plain dump|load vs our clone, per engine.
+    Clone(BenchCloneArgs),
+}
+
+#[derive(ClapArgs, Clone)]
+pub struct BenchCloneArgs {
+    /// Approximate size of the generated production database.
+    #[arg(long, default_value_t = 1000)]
+    pub size_mb: u64,
+    /// Engines to measure.
+    #[arg(long, value_enum, default_value_t = BenchEngineKind::Both)]
+    pub engine: BenchEngineKind,
+    /// Tables copied at once by our clone.
+    #[arg(long, default_value_t = 2)]
+    pub parallel_tables: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum BenchEngineKind {
+    Postgres,
+    Mysql,
+    Both,
 }
 
 #[derive(ClapArgs, Clone)]

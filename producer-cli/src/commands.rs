@@ -99,7 +99,8 @@ pub async fn dispatch(args: Args) -> Outcome {
         Command::Site { command } => staging::site(&settings, command).await,
         Command::Staging { command } => staging::staging(&settings, command).await,
         Command::Bench { command } => match command {
-            BenchCommand::Engine(a) => bench::engine(&settings, a).await,
+            BenchCommand::Engine(a) => bench::engine::engine(&settings, a).await,
+            BenchCommand::Clone(a) => bench::clone::clone(&settings, a).await,
         },
     }
 }

@@ -202,7 +202,7 @@ impl Credentials {
         Ok(Credentials { path })
     }
 
-    fn arg(&self) -> String {
+    pub fn arg(&self) -> String {
         format!("--defaults-extra-file={}", self.path.display())
     }
 }

@@ -3,129 +3,28 @@
 
 use serde_json::json;
 use sqlx::PgPool;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use understudy_worker::contract::{JobMessage, Priority};
 use understudy_worker::producer::{Outgoing, Producer};
-use understudy_worker::{db, Settings};
+use understudy_worker::Settings;
 
+use super::{round, wait_until, Scratch, Workers};
 use crate::cli::BenchEngineArgs;
 use crate::commands::{Failure, Outcome};
 use crate::output;
 
 const NAMESPACE: &str = "understudy-bench";
 
-/// Worker processes started for the run; stopped (SIGTERM, then SIGKILL) when dropped.
-struct Workers(Vec<Child>);
-
-impl Drop for Workers {
-    fn drop(&mut self) {
-        for child in &self.0 {
-            // SAFETY: plain kill(2) on our own child's pid.
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        }
-        let deadline = Instant::now() + Duration::from_secs(15);
-        for child in &mut self.0 {
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn worker_binary() -> Result<std::path::PathBuf, Failure> {
-    let exe = std::env::current_exe().map_err(|e| Failure::Other(e.into()))?;
-    let worker = exe.with_file_name("understudy-worker");
-    if worker.exists() {
-        Ok(worker)
-    } else {
-        Err(Failure::Input(format!(
-            "{} not found: build the workspace first (cargo build --release --bins)",
-            worker.display()
-        )))
-    }
-}
-
-async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut done: F) -> Result<(), Failure>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<bool, sqlx::Error>>,
-{
-    let deadline = Instant::now() + timeout;
-    while !done().await? {
-        if Instant::now() > deadline {
-            return Err(Failure::Other(anyhow::anyhow!(
-                "timed out waiting for {what}"
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    Ok(())
-}
-
 pub async fn engine(settings: &Settings, args: BenchEngineArgs) -> Outcome {
-    use secrecy::ExposeSecret;
-    let admin = db::connect(settings, 2).await?;
-    let current: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(&admin)
-        .await?;
-    let scratch = format!("{current}_bench");
-    if !scratch
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '_')
-    {
-        return Err(Failure::Input(format!(
-            "database name {current:?} cannot be extended safely"
-        )));
-    }
-    sqlx::query(&format!(
-        "DROP DATABASE IF EXISTS \"{scratch}\" WITH (FORCE)"
-    ))
-    .execute(&admin)
-    .await?;
-    sqlx::query(&format!("CREATE DATABASE \"{scratch}\""))
-        .execute(&admin)
-        .await?;
-    let url = db::with_database(settings.database_url.expose_secret(), &scratch);
-    let mut bench_settings = settings.clone();
-    bench_settings.database_url = url.clone().into();
-    bench_settings.amqp.namespace = NAMESPACE.into();
-    let pool = db::connect(&bench_settings, 4).await?;
-    db::migrate(&pool).await?;
-    let producer = Producer::connect(&bench_settings, "understudy-bench").await?;
-
-    let binary = worker_binary()?;
-    let mut workers = Workers(Vec::new());
-    for _ in 0..args.workers {
-        let child = Command::new(&binary)
-            .env("UNDERSTUDY_DATABASE_URL", &url)
-            .env("UNDERSTUDY_AMQP__NAMESPACE", NAMESPACE)
-            .env(
-                "UNDERSTUDY_WORKER__CONCURRENCY",
-                args.concurrency.to_string(),
-            )
-            .env("UNDERSTUDY_LOG__LEVEL", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .map_err(|e| {
-                Failure::Other(anyhow::anyhow!("cannot start {}: {e}", binary.display()))
-            })?;
-        workers.0.push(child);
-    }
-    let expected = args.workers as i64;
-    wait_until("workers to start", Duration::from_secs(60), || async {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM workers WHERE stopped_at IS NULL")
-            .fetch_one(&pool)
-            .await?;
-        Ok(n >= expected)
-    })
-    .await?;
+    let bench = Scratch::start(settings, NAMESPACE, args.workers, args.concurrency).await?;
+    let (admin, scratch) = bench.admin();
+    let Scratch {
+        pool,
+        producer,
+        mut workers,
+        ..
+    } = bench;
     eprintln!(
         "bench: {} workers up; idle latency ({} single jobs)",
         args.workers, args.idle_samples
@@ -208,11 +107,7 @@ pub async fn engine(settings: &Settings, args: BenchEngineArgs) -> Outcome {
     drop(workers);
     drop(producer);
     pool.close().await;
-    sqlx::query(&format!(
-        "DROP DATABASE IF EXISTS \"{scratch}\" WITH (FORCE)"
-    ))
-    .execute(&admin)
-    .await?;
+    Scratch::finish(admin, &scratch).await?;
 
     let report = json!({
         "bench": "engine",
@@ -320,8 +215,4 @@ fn percentile(values: &mut [f64], q: f64) -> f64 {
     values.sort_by(|a, b| a.total_cmp(b));
     let rank = ((values.len() - 1) as f64 * q).round() as usize;
     values[rank]
-}
-
-fn round(x: f64) -> f64 {
-    (x * 10.0).round() / 10.0
 }

@@ -1,0 +1,179 @@
+//! `understudy bench …`: measurements on scratch databases with real worker processes.
+//! Each prints JSON; BENCHMARKS.md records the figures with the command and the machine.
+
+pub mod clone;
+pub mod engine;
+
+use sqlx::PgPool;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use understudy_worker::producer::Producer;
+use understudy_worker::{db, Settings};
+
+use crate::commands::Failure;
+
+/// A scratch Understudy database (`<db>_bench`, recreated) and namespace, with workers on it.
+pub struct Scratch {
+    pub settings: Settings,
+    pub pool: PgPool,
+    pub producer: Producer,
+    pub workers: Workers,
+    admin: PgPool,
+    database: String,
+}
+
+impl Scratch {
+    pub async fn start(
+        settings: &Settings,
+        namespace: &str,
+        workers: usize,
+        concurrency: usize,
+    ) -> Result<Scratch, Failure> {
+        use secrecy::ExposeSecret;
+        let admin = db::connect(settings, 2).await?;
+        let current: String = sqlx::query_scalar("SELECT current_database()")
+            .fetch_one(&admin)
+            .await?;
+        let database = format!("{current}_bench");
+        if !database
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(Failure::Input(format!(
+                "database name {current:?} cannot be extended safely"
+            )));
+        }
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
+        ))
+        .execute(&admin)
+        .await?;
+        sqlx::query(&format!("CREATE DATABASE \"{database}\""))
+            .execute(&admin)
+            .await?;
+        let url = db::with_database(settings.database_url.expose_secret(), &database);
+        let mut bench = settings.clone();
+        bench.database_url = url.clone().into();
+        bench.amqp.namespace = namespace.into();
+        let pool = db::connect(&bench, 4).await?;
+        db::migrate(&pool).await?;
+        let producer = Producer::connect(&bench, "understudy-bench").await?;
+        let binary = worker_binary()?;
+        let mut children = Workers(Vec::new());
+        for _ in 0..workers {
+            let child = Command::new(&binary)
+                .env("UNDERSTUDY_DATABASE_URL", &url)
+                .env("UNDERSTUDY_AMQP__NAMESPACE", namespace)
+                .env("UNDERSTUDY_WORKER__CONCURRENCY", concurrency.to_string())
+                .env(
+                    "UNDERSTUDY_DATA_DIR",
+                    bench.data_dir.join("bench").display().to_string(),
+                )
+                .env("UNDERSTUDY_LOG__LEVEL", "warn")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+                .map_err(|e| {
+                    Failure::Other(anyhow::anyhow!("cannot start {}: {e}", binary.display()))
+                })?;
+            children.0.push(child);
+        }
+        let expected = workers as i64;
+        wait_until("workers to start", Duration::from_secs(60), || async {
+            let n: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM workers WHERE stopped_at IS NULL")
+                    .fetch_one(&pool)
+                    .await?;
+            Ok(n >= expected)
+        })
+        .await?;
+        Ok(Scratch {
+            settings: bench,
+            pool,
+            producer,
+            workers: children,
+            admin,
+            database,
+        })
+    }
+
+    /// Drops the scratch database.
+    pub async fn finish(admin: PgPool, database: &str) -> Result<(), Failure> {
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
+        ))
+        .execute(&admin)
+        .await?;
+        Ok(())
+    }
+
+    /// The admin pool and scratch name, for [`Scratch::finish`] after the workers are gone.
+    pub fn admin(&self) -> (PgPool, String) {
+        (self.admin.clone(), self.database.clone())
+    }
+}
+
+/// Worker processes started for the run; stopped (SIGTERM, then SIGKILL) when dropped.
+pub struct Workers(pub Vec<Child>);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for child in &self.0 {
+            // SAFETY: plain kill(2) on our own child's pid.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        for child in &mut self.0 {
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn worker_binary() -> Result<std::path::PathBuf, Failure> {
+    let exe = std::env::current_exe().map_err(|e| Failure::Other(e.into()))?;
+    let worker = exe.with_file_name("understudy-worker");
+    if worker.exists() {
+        Ok(worker)
+    } else {
+        Err(Failure::Input(format!(
+            "{} not found: build the workspace first (cargo build --release --bins)",
+            worker.display()
+        )))
+    }
+}
+
+pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut done: F) -> Result<(), Failure>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, sqlx::Error>>,
+{
+    let deadline = Instant::now() + timeout;
+    while !done().await? {
+        if Instant::now() > deadline {
+            return Err(Failure::Other(anyhow::anyhow!(
+                "timed out waiting for {what}"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(())
+}
+
+/// Peak resident memory of a process, in MiB (`VmHWM`), if it is still running.
+pub fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some((kib / 1024.0 * 10.0).round() / 10.0)
+}
+
+pub fn round(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
