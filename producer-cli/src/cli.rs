@@ -313,6 +313,37 @@ pub enum BenchCommand {
     Engine(BenchEngineArgs),
     /// A ~1 GB WordPress-shaped database: plain dump|load vs our clone, per engine.
     Clone(BenchCloneArgs),
+    /// Jobs under faults: worker SIGKILLs, RabbitMQ and PostgreSQL restarts, severed connections.
+    Chaos(BenchChaosArgs),
+}
+
+#[derive(ClapArgs, Clone)]
+pub struct BenchChaosArgs {
+    #[arg(long, default_value_t = 300)]
+    pub jobs: usize,
+    #[arg(long, default_value_t = 3)]
+    pub workers: usize,
+    /// How long faults are injected (then the run waits for the jobs, at most 3 more minutes).
+    #[arg(long, default_value_t = 5.0)]
+    pub minutes: f64,
+    /// Seconds between faults.
+    #[arg(long, default_value_t = 6)]
+    pub fault_every: u64,
+    /// Faults to inject, in turn: kill, rabbitmq, sever, postgres.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "kill,rabbitmq,sever,postgres"
+    )]
+    pub faults: Vec<String>,
+    /// Command (argv, space-separated) that restarts PostgreSQL.
+    #[arg(
+        long,
+        default_value = "pg_ctlcluster --skip-systemctl-redirect 15 main restart"
+    )]
+    pub postgres_restart: String,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(ClapArgs, Clone)]

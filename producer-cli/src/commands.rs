@@ -101,6 +101,7 @@ pub async fn dispatch(args: Args) -> Outcome {
         Command::Bench { command } => match command {
             BenchCommand::Engine(a) => bench::engine::engine(&settings, a).await,
             BenchCommand::Clone(a) => bench::clone::clone(&settings, a).await,
+            BenchCommand::Chaos(a) => bench::chaos::chaos(&settings, a).await,
         },
     }
 }

@@ -1,6 +1,7 @@
 //! `understudy bench …`: measurements on scratch databases with real worker processes.
 //! Each prints JSON; BENCHMARKS.md records the figures with the command and the machine.
 
+pub mod chaos;
 pub mod clone;
 pub mod engine;
 
@@ -20,6 +21,9 @@ pub struct Scratch {
     pub workers: Workers,
     admin: PgPool,
     database: String,
+    url: String,
+    concurrency: usize,
+    binary: std::path::PathBuf,
 }
 
 impl Scratch {
@@ -58,43 +62,59 @@ impl Scratch {
         let pool = db::connect(&bench, 4).await?;
         db::migrate(&pool).await?;
         let producer = Producer::connect(&bench, "understudy-bench").await?;
-        let binary = worker_binary()?;
-        let mut children = Workers(Vec::new());
+        let mut scratch = Scratch {
+            settings: bench,
+            pool,
+            producer,
+            workers: Workers(Vec::new()),
+            admin,
+            database,
+            url,
+            concurrency,
+            binary: worker_binary()?,
+        };
         for _ in 0..workers {
-            let child = Command::new(&binary)
-                .env("UNDERSTUDY_DATABASE_URL", &url)
-                .env("UNDERSTUDY_AMQP__NAMESPACE", namespace)
-                .env("UNDERSTUDY_WORKER__CONCURRENCY", concurrency.to_string())
-                .env(
-                    "UNDERSTUDY_DATA_DIR",
-                    bench.data_dir.join("bench").display().to_string(),
-                )
-                .env("UNDERSTUDY_LOG__LEVEL", "warn")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .spawn()
-                .map_err(|e| {
-                    Failure::Other(anyhow::anyhow!("cannot start {}: {e}", binary.display()))
-                })?;
-            children.0.push(child);
+            scratch.spawn_worker()?;
         }
+        let pool = &scratch.pool;
         let expected = workers as i64;
         wait_until("workers to start", Duration::from_secs(60), || async {
             let n: i64 =
                 sqlx::query_scalar("SELECT count(*) FROM workers WHERE stopped_at IS NULL")
-                    .fetch_one(&pool)
+                    .fetch_one(pool)
                     .await?;
             Ok(n >= expected)
         })
         .await?;
-        Ok(Scratch {
-            settings: bench,
-            pool,
-            producer,
-            workers: children,
-            admin,
-            database,
-        })
+        Ok(scratch)
+    }
+
+    /// Starts one more worker process on the scratch database and namespace.
+    pub fn spawn_worker(&mut self) -> Result<u32, Failure> {
+        let child = Command::new(&self.binary)
+            .env("UNDERSTUDY_DATABASE_URL", &self.url)
+            .env("UNDERSTUDY_AMQP__NAMESPACE", &self.settings.amqp.namespace)
+            .env(
+                "UNDERSTUDY_WORKER__CONCURRENCY",
+                self.concurrency.to_string(),
+            )
+            .env(
+                "UNDERSTUDY_DATA_DIR",
+                self.settings.data_dir.join("bench").display().to_string(),
+            )
+            .env("UNDERSTUDY_LOG__LEVEL", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                Failure::Other(anyhow::anyhow!(
+                    "cannot start {}: {e}",
+                    self.binary.display()
+                ))
+            })?;
+        let pid = child.id();
+        self.workers.0.push(child);
+        Ok(pid)
     }
 
     /// Drops the scratch database.
