@@ -19,7 +19,7 @@ command -v cargo >/dev/null 2>&1 || die "cargo not found; install Rust (https://
 cargo fmt --version >/dev/null 2>&1 || die "cargo fmt is missing; run: rustup component add rustfmt"
 cargo clippy --version >/dev/null 2>&1 || die "cargo clippy is missing; run: rustup component add clippy"
 
-stages=7
+stages=8
 stage_no=0
 started=$SECONDS
 
@@ -54,5 +54,8 @@ stage format cargo fmt --all -- --check
 stage clippy cargo clippy --workspace --all-targets -- -D warnings
 stage build cargo build --workspace --bins
 stage test cargo test --workspace "$@"
+# Alone, after the tests: it restarts PostgreSQL and RabbitMQ under running jobs. Exit 1 when a
+# job is lost, failed or had a checkpointed step's side effect repeated.
+stage chaos target/debug/understudy bench chaos --jobs 60 --workers 3 --minutes 1 --fault-every 5 --json
 
 printf '==> all %d stages passed in %ds\n' "$stages" "$((SECONDS - started))"

@@ -333,7 +333,7 @@ pub struct BenchChaosArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "kill,rabbitmq,sever,postgres"
+        default_value = "kill,postgres,rabbitmq,sever"
     )]
     pub faults: Vec<String>,
     /// Command (argv, space-separated) that restarts PostgreSQL.
