@@ -163,6 +163,10 @@ impl TestEnv {
             ("UNDERSTUDY_LOG__FORMAT".into(), "json".into()),
             ("UNDERSTUDY_LOG__LEVEL".into(), "info".into()),
             (
+                "UNDERSTUDY_OBSERVABILITY__LISTEN".into(),
+                "127.0.0.1:0".into(),
+            ),
+            (
                 "UNDERSTUDY_DATA_DIR".into(),
                 self.dir.join("data").display().to_string(),
             ),

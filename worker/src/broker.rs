@@ -13,8 +13,10 @@ use tokio_util::sync::CancellationToken;
 use crate::amqp;
 use crate::config::Settings;
 use crate::contract::Priority;
+use crate::health::Readiness;
 use crate::intake::Intake;
 use crate::topology::Topology;
+use std::sync::atomic::Ordering;
 
 /// Keeps consuming until `stop`, reconnecting as needed.
 pub async fn run(
@@ -22,21 +24,28 @@ pub async fn run(
     worker_id: String,
     intake: Intake,
     events_channel: watch::Sender<Option<Channel>>,
+    readiness: Readiness,
     stop: CancellationToken,
 ) {
     let topology = Topology::new(&settings.amqp.namespace, settings.amqp.delivery_limit);
     let mut delay = Duration::from_millis(100);
     while !stop.is_cancelled() {
-        match session(
+        let began = std::time::Instant::now();
+        let ended = session(
             &settings,
             &worker_id,
             &topology,
             &intake,
             &events_channel,
+            &readiness,
             &stop,
         )
-        .await
-        {
+        .await;
+        readiness.amqp_connected.store(false, Ordering::Relaxed);
+        if began.elapsed() > Duration::from_secs(30) {
+            delay = Duration::from_millis(100);
+        }
+        match ended {
             Ok(()) => return,
             Err(e) => {
                 events_channel.send_replace(None);
@@ -57,12 +66,14 @@ async fn session(
     topology: &Topology,
     intake: &Intake,
     events_channel: &watch::Sender<Option<Channel>>,
+    readiness: &Readiness,
     stop: &CancellationToken,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let connection = amqp::connect(settings, worker_id).await?;
     let setup = connection.create_channel().await?;
     topology.declare(&setup).await?;
     events_channel.send_replace(Some(setup));
+    readiness.amqp_connected.store(true, Ordering::Relaxed);
     tracing::info!(target = %amqp::describe(secrecy::ExposeSecret::expose_secret(&settings.amqp_url)), "connected to RabbitMQ");
 
     let session_stop = stop.child_token();

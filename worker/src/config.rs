@@ -26,8 +26,15 @@ pub struct Settings {
     pub retry: RetrySettings,
     pub log: LogSettings,
     pub secrets: SecretsSettings,
+    pub observability: ObservabilitySettings,
     /// Where jobs put the files they produce (bundles, backups), unless a spec says otherwise.
     pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ObservabilitySettings {
+    /// Address of `/healthz`, `/readyz` and `/metrics`; empty to disable. Port 0 picks a free one.
+    pub listen: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -135,6 +142,7 @@ impl Settings {
                 default_data_dir().join("secret.key").display().to_string(),
             )?
             .set_default("data_dir", default_data_dir().display().to_string())?
+            .set_default("observability.listen", "127.0.0.1:9464")?
             .set_default("log.format", "auto")?
             .set_default("log.level", "info")?;
         match path {

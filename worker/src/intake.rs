@@ -24,6 +24,7 @@ use crate::contract::{self, Incoming, NewJob};
 use crate::events::{Events, JobEvent};
 use crate::headers;
 use crate::ledger::is_transient;
+use crate::metrics::Metrics;
 
 /// Bodies larger than this are stored truncated in the dead-letter table.
 const MAX_STORED_BODY: usize = 16 * 1024 * 1024;
@@ -90,11 +91,12 @@ impl Intake {
         registry: Arc<Registry>,
         max_body_bytes: usize,
         events: Events,
+        metrics: Arc<Metrics>,
         wake: Arc<Notify>,
         stop: CancellationToken,
     ) -> (Intake, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(BATCH * 2);
-        let task = tokio::spawn(write_loop(pool, rx, events, wake, stop));
+        let task = tokio::spawn(write_loop(pool, rx, events, metrics, wake, stop));
         (
             Intake {
                 tx,
@@ -182,6 +184,7 @@ async fn write_loop(
     pool: PgPool,
     mut rx: mpsc::Receiver<Delivered>,
     events: Events,
+    metrics: Arc<Metrics>,
     wake: Arc<Notify>,
     stop: CancellationToken,
 ) {
@@ -208,6 +211,13 @@ async fn write_loop(
             }
         };
         let Some(inserted) = inserted else { continue };
+        let dead = delivered
+            .iter()
+            .filter(|d| matches!(d.arrival, Arrival::Dead(_)))
+            .count();
+        metrics
+            .dead_lettered
+            .fetch_add(dead as u64, std::sync::atomic::Ordering::Relaxed);
         for d in &delivered {
             if let Err(e) = d.acker.ack(BasicAckOptions::default()).await {
                 tracing::debug!(error = %e, "ack failed; the redelivery will be a no-op");

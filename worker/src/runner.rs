@@ -21,6 +21,7 @@ use crate::claim::Claimed;
 use crate::events::{Events, JobEvent};
 use crate::lease::{Leases, Signals};
 use crate::ledger::{Fence, Finish, Lease, Ledger, LedgerError};
+use crate::metrics::Metrics;
 use crate::state::EventType;
 
 /// Progress is stored and published at most this often per job (100% always is).
@@ -32,6 +33,7 @@ pub struct Shared {
     pub ledger: Ledger,
     pub leases: Leases,
     pub events: Events,
+    pub metrics: Arc<Metrics>,
     pub registry: Arc<Registry>,
     /// Handed to workflows as is; the engine does not look inside.
     pub resources: Arc<Resources>,
@@ -52,7 +54,10 @@ pub async fn run(shared: Arc<Shared>, claimed: Claimed) {
         attempt = claimed.attempt,
         concurrency_key = claimed.concurrency_key.as_deref().unwrap_or(""),
     );
+    shared.metrics.job_started(&claimed.kind);
+    shared.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
     run_attempt(shared.clone(), claimed).instrument(span).await;
+    shared.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
     shared.wake.notify_one();
 }
 
@@ -88,6 +93,7 @@ async fn run_attempt(shared: Arc<Shared>, claimed: Claimed) {
         signals: signals.clone(),
         cancel_requested: AtomicBool::new(claimed.cancel_requested),
         last_progress: Mutex::new(None),
+        step_started: Mutex::new(HashMap::new()),
     });
     let mut started = JobEvent::new(claimed.id, &claimed.kind, "started");
     started.attempt = Some(claimed.attempt);
@@ -172,6 +178,7 @@ async fn finish(shared: &Shared, lease: Lease, kind: &str, finish: Finish) {
     };
     match shared.ledger.finish(lease, finish).await {
         Ok(Fence::Held { .. }) => {
+            shared.metrics.job_finished(kind, event_type);
             match &message {
                 Some(error) => tracing::warn!(%error, "job {event_type}"),
                 None => tracing::info!("job {event_type}"),
@@ -219,6 +226,8 @@ struct JobBackend {
     signals: Arc<Signals>,
     cancel_requested: AtomicBool,
     last_progress: Mutex<Option<Instant>>,
+    /// When each step of this attempt started, for the step duration histogram.
+    step_started: Mutex<HashMap<String, Instant>>,
 }
 
 impl JobBackend {
@@ -268,7 +277,11 @@ impl Backend for JobBackend {
             .contains(step)
     }
 
-    async fn before_step(&self, _step: &str) -> Result<(), StepError> {
+    async fn before_step(&self, step: &str) -> Result<(), StepError> {
+        self.step_started
+            .lock()
+            .expect("step timer poisoned")
+            .insert(step.to_string(), Instant::now());
         if let Some(reason) = self.signals.reason() {
             return Err(reason);
         }
@@ -289,6 +302,16 @@ impl Backend for JobBackend {
             .await
         {
             Ok(Fence::Held { cancel_requested }) => {
+                let began = self
+                    .step_started
+                    .lock()
+                    .expect("step timer poisoned")
+                    .remove(step);
+                if let Some(began) = began {
+                    self.shared
+                        .metrics
+                        .step_took(&self.kind, step, began.elapsed().as_secs_f64());
+                }
                 if cancel_requested {
                     self.cancel_requested.store(true, Ordering::Relaxed);
                 }
@@ -311,6 +334,7 @@ impl Backend for JobBackend {
             delay.as_millis()
         );
         tracing::warn!(step, "{message}");
+        self.shared.metrics.step_retried(&self.kind);
         self.record(EventType::StepRetrying, Some(step), Some(&message))
             .await;
         let mut event = self.event("step_retrying");

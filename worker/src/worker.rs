@@ -15,9 +15,11 @@ use understudy_workflows::{Registry, Resources, StepError};
 
 use crate::config::Settings;
 use crate::events::Events;
+use crate::health::{self, Readiness};
 use crate::intake::Intake;
 use crate::lease::{self, Leases};
 use crate::ledger::Ledger;
+use crate::metrics::Metrics;
 use crate::runner::Shared;
 use crate::scheduler::Scheduler;
 use crate::topology::Topology;
@@ -107,20 +109,50 @@ pub async fn run(
     let (events_channel, events_rx) = watch::channel(None);
     let topology = Topology::new(&settings.amqp.namespace, settings.amqp.delivery_limit);
     let events = Events::spawn(topology.events_exchange(), events_rx);
+    let metrics = Arc::new(Metrics::default());
+    let readiness = Readiness::default();
     let (intake, intake_task) = Intake::spawn(
         pool.clone(),
         registry.clone(),
         settings.amqp.max_body_bytes,
         events.clone(),
+        metrics.clone(),
         wake.clone(),
         background.clone(),
     );
+    if !settings.observability.listen.is_empty() {
+        match health::serve(
+            &settings.observability.listen,
+            pool.clone(),
+            metrics.clone(),
+            readiness.clone(),
+            background.clone(),
+        )
+        .await
+        {
+            Ok(address) => {
+                tracing::info!(%address, "serving /healthz, /readyz and /metrics");
+                sqlx::query("UPDATE workers SET http_address = $2 WHERE id = $1")
+                    .bind(&worker_id)
+                    .bind(address.to_string())
+                    .execute(&pool)
+                    .await
+                    .map_err(WorkerError::Register)?;
+            }
+            Err(e) => tracing::warn!(
+                listen = %settings.observability.listen,
+                error = %e,
+                "health and metrics listener not started (set observability.listen to a free address, or empty)"
+            ),
+        }
+    }
     let leases = Leases::default();
     let shared = Arc::new(Shared {
         pool: pool.clone(),
         ledger,
         leases: leases.clone(),
         events,
+        metrics: metrics.clone(),
         registry,
         resources,
         retry: settings.retry_policy(),
@@ -141,6 +173,7 @@ pub async fn run(
         pool.clone(),
         settings.heartbeat(),
         wake.clone(),
+        metrics.clone(),
         intake_stop.clone(),
     ));
     let runners = TaskTracker::new();
@@ -160,6 +193,7 @@ pub async fn run(
         worker_id.clone(),
         intake,
         events_channel,
+        readiness,
         intake_stop.clone(),
     ));
 
@@ -201,16 +235,40 @@ pub async fn run(
     Ok(())
 }
 
-async fn rescue_loop(pool: PgPool, every: Duration, wake: Arc<Notify>, stop: CancellationToken) {
+/// Requeues expired leases every `every`, and refreshes the queue-depth gauge.
+async fn rescue_loop(
+    pool: PgPool,
+    every: Duration,
+    wake: Arc<Notify>,
+    metrics: Arc<Metrics>,
+    stop: CancellationToken,
+) {
     let mut ticker = tokio::time::interval(every);
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
             _ = stop.cancelled() => return,
         }
+        let depth: Result<Vec<(String, i64)>, _> = sqlx::query_as(
+            "SELECT priority::text, count(*) FROM jobs WHERE state = 'queued' GROUP BY 1",
+        )
+        .fetch_all(&pool)
+        .await;
+        match depth {
+            Ok(depth) => {
+                for priority in ["interactive", "bulk"] {
+                    let n = depth.iter().find(|(p, _)| p == priority).map_or(0, |d| d.1);
+                    metrics.set_queue_depth(priority, n);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reading the queue depth failed"),
+        }
         match rescue::requeue_expired(&pool).await {
             Ok(ids) if !ids.is_empty() => {
                 tracing::warn!(jobs = ids.len(), "requeued jobs whose lease expired");
+                metrics
+                    .takeovers
+                    .fetch_add(ids.len() as u64, std::sync::atomic::Ordering::Relaxed);
                 wake.notify_one();
             }
             Ok(_) => {}

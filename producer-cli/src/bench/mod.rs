@@ -102,6 +102,7 @@ impl Scratch {
                 "UNDERSTUDY_DATA_DIR",
                 self.settings.data_dir.join("bench").display().to_string(),
             )
+            .env("UNDERSTUDY_OBSERVABILITY__LISTEN", "127.0.0.1:0")
             .env("UNDERSTUDY_LOG__LEVEL", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
