@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # PostgreSQL for Understudy's tests and local runs: the Debian cluster 15/main on
-# 127.0.0.1:5432 with role and database `understudy` (password `understudy`),
+# 127.0.0.1:5432 with role (CREATEDB, CREATEROLE: tests make their own) and database `understudy` (password `understudy`),
 # password (scram) auth over TCP, and max_connections >= 300.
 #
 # usage: postgres.sh [up|restart|stop|kill|status|url]     (default: up)
@@ -124,7 +124,7 @@ start_or_restart() {
 
 role_and_database_ok() {
     [[ "$(psql_admin <<SQL
-SELECT coalesce((SELECT rolcanlogin AND rolcreatedb FROM pg_roles WHERE rolname = '${DB_USER}'), false)
+SELECT coalesce((SELECT rolcanlogin AND rolcreatedb AND rolcreaterole FROM pg_roles WHERE rolname = '${DB_USER}'), false)
    AND EXISTS (SELECT 1 FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba
                WHERE d.datname = '${DB_NAME}' AND r.rolname = '${DB_USER}');
 SQL
@@ -133,9 +133,9 @@ SQL
 
 set_role_and_database() {
     psql_admin -v user="$DB_USER" -v password="$DB_PASSWORD" -v db="$DB_NAME" >/dev/null <<'SQL'
-SELECT format('CREATE ROLE %I LOGIN CREATEDB', :'user')
+SELECT format('CREATE ROLE %I LOGIN CREATEDB CREATEROLE', :'user')
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'user') \gexec
-SELECT format('ALTER ROLE %I LOGIN CREATEDB PASSWORD %L', :'user', :'password') \gexec
+SELECT format('ALTER ROLE %I LOGIN CREATEDB CREATEROLE PASSWORD %L', :'user', :'password') \gexec
 SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'user')
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db') \gexec
 SELECT format('ALTER DATABASE %I OWNER TO %I', :'db', :'user') \gexec

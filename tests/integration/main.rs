@@ -9,3 +9,4 @@ mod engine_crash;
 mod engine_fencing;
 mod engine_input;
 mod observability;
+mod secrets;
