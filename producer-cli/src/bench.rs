@@ -16,7 +16,7 @@ use crate::output;
 const NAMESPACE: &str = "understudy-bench";
 
 /// Worker processes started for the run; stopped (SIGTERM, then SIGKILL) when dropped.
-struct Workers(Vec<Child>);
+pub(crate) struct Workers(pub(crate) Vec<Child>);
 
 impl Drop for Workers {
     fn drop(&mut self) {
@@ -38,7 +38,7 @@ impl Drop for Workers {
     }
 }
 
-fn worker_binary() -> Result<std::path::PathBuf, Failure> {
+pub(crate) fn worker_binary() -> Result<std::path::PathBuf, Failure> {
     let exe = std::env::current_exe().map_err(|e| Failure::Other(e.into()))?;
     let worker = exe.with_file_name("understudy-worker");
     if worker.exists() {
@@ -51,7 +51,11 @@ fn worker_binary() -> Result<std::path::PathBuf, Failure> {
     }
 }
 
-async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut done: F) -> Result<(), Failure>
+pub(crate) async fn wait_until<F, Fut>(
+    what: &str,
+    timeout: Duration,
+    mut done: F,
+) -> Result<(), Failure>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<bool, sqlx::Error>>,

@@ -59,6 +59,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Export a WordPress site through its REST API into a bundle (an `export` job).
+    Export(crate::export::ExportArgs),
     /// Messages that could not become jobs.
     Dlq {
         #[command(subcommand)]
@@ -155,6 +157,8 @@ pub enum DlqCommand {
 pub enum BenchCommand {
     /// Throughput and latency of the engine with noop jobs, on a scratch database.
     Engine(BenchEngineArgs),
+    /// Wall time and requests/s of one export of a site, on a scratch database.
+    Export(crate::export_bench::BenchExportArgs),
 }
 
 #[derive(ClapArgs, Clone)]

@@ -12,7 +12,7 @@ use understudy_worker::topology::Topology;
 use understudy_worker::{amqp, db, Settings};
 
 use crate::cli::{Args, BenchCommand, BulkArgs, Command, EnqueueArgs, ListArgs};
-use crate::{bench, dlq, output, watch};
+use crate::{bench, dlq, export, export_bench, output, watch};
 
 /// A command that did not work, and why, with its exit code.
 #[derive(Debug)]
@@ -95,9 +95,11 @@ pub async fn dispatch(args: Args) -> Outcome {
         Command::Cancel { id, json } => cancel(&settings, id, json).await,
         Command::Retry { id, json } => retry(&settings, id, json).await,
         Command::Logs { id, json } => logs(&settings, id, json).await,
+        Command::Export(a) => export::export(&settings, a).await,
         Command::Dlq { command } => dlq::run(&settings, command).await,
         Command::Bench { command } => match command {
             BenchCommand::Engine(a) => bench::engine(&settings, a).await,
+            BenchCommand::Export(a) => export_bench::run(&settings, a).await,
         },
     }
 }
@@ -155,7 +157,7 @@ fn spec_from(args: &EnqueueArgs) -> Result<Value, Failure> {
 }
 
 /// Refuses what a worker would dead-letter, before it is published.
-fn check(message: &JobMessage) -> Result<(), Failure> {
+pub fn check(message: &JobMessage) -> Result<(), Failure> {
     let registry = understudy_workflows::builtin();
     let Some(workflow) = registry.get(&message.kind) else {
         return Err(Failure::Input(format!(

@@ -6,3 +6,6 @@ mod engine_control;
 mod engine_crash;
 mod engine_fencing;
 mod engine_input;
+mod export;
+mod export_faults;
+mod export_support;

@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod error;
+pub mod export;
 pub mod job;
 pub mod noop;
 pub mod registry;
@@ -25,5 +26,5 @@ pub use workflow::Workflow;
 
 /// Every job kind this build of Understudy knows how to run.
 pub fn builtin() -> Registry {
-    Registry::default().with(noop::Noop)
+    Registry::default().with(noop::Noop).with(export::Export)
 }
