@@ -85,7 +85,11 @@ pub async fn fetch_page(
                 page - 1,
             );
         }
-        let may_skip = matches!(status.as_u16(), 401 | 403 | 404) && collection.optional;
+        // 400 rest_invalid_param: this user may not ask for that status (an Editor and
+        // `navigation?status=any`); the route is readable only in part, so it is skipped.
+        let refused_param = status == StatusCode::BAD_REQUEST && code == "rest_invalid_param";
+        let may_skip =
+            (matches!(status.as_u16(), 401 | 403 | 404) || refused_param) && collection.optional;
         if may_skip && page == 1 {
             return Ok(PageOutcome::Skipped {
                 status: status.as_u16(),
