@@ -12,6 +12,9 @@ use uuid::Uuid;
 
 use crate::export_support::{collection, manifest, retries, spec, Wp, SITE};
 
+/// Query parameters of a REST request.
+type Query<'a> = &'a [(&'a str, &'a str)];
+
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(240);
 
 /// Runs an export to the end and returns the job id (panics with the error otherwise).
@@ -91,7 +94,7 @@ async fn a_full_export_through_the_cli_matches_the_site() {
         Some(true)
     );
     // Counts match what the site announces, fetched directly.
-    let checks: &[(&str, &str, &[(&str, &str)])] = &[
+    let checks: &[(&str, &str, Query)] = &[
         (
             "posts",
             "/wp/v2/posts",

@@ -54,7 +54,12 @@ impl Bundle {
     /// that belongs to someone else, so two jobs never write into one bundle.
     pub fn prepare(&self, job: Uuid) -> Result<Prepared, ExportError> {
         if self.dir.join("manifest.json").exists() {
-            let owner = std::fs::read_to_string(self.dir.join(OWNER_FILE)).unwrap_or_default();
+            let marker = self.dir.join(OWNER_FILE);
+            let owner = match std::fs::read_to_string(&marker) {
+                Ok(owner) => owner,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+                Err(e) => return Err(ExportError::storage(&marker, e)),
+            };
             if owner.trim() == job.to_string() {
                 return Ok(Prepared::AlreadyDone);
             }

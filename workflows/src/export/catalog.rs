@@ -82,11 +82,11 @@ const BUILTIN_TAXONOMIES: &[&str] = &[
 /// media plan can resolve references).
 pub async fn plan(client: &WpClient) -> Result<Vec<Collection>, ExportError> {
     let types = client
-        .get_ok("/wp/v2/types", &[("context".into(), "edit".into())])
+        .get_ok("/wp/v2/types", &[("context", "edit".into())])
         .await?
         .body;
     let taxonomies = client
-        .get_ok("/wp/v2/taxonomies", &[("context".into(), "edit".into())])
+        .get_ok("/wp/v2/taxonomies", &[("context", "edit".into())])
         .await?
         .body;
     let mut list = vec![
