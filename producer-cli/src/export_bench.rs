@@ -81,7 +81,7 @@ pub async fn run(settings: &Settings, args: BenchExportArgs) -> Outcome {
         .stdout(Stdio::null())
         .spawn()
         .map_err(|e| Failure::Other(anyhow::anyhow!("cannot start {}: {e}", binary.display())))?;
-    let _workers = Workers(vec![child]);
+    let workers = Workers(vec![child]);
     wait_until("the worker to start", Duration::from_secs(60), || async {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM workers WHERE stopped_at IS NULL")
             .fetch_one(&pool)
@@ -156,6 +156,8 @@ pub async fn run(settings: &Settings, args: BenchExportArgs) -> Outcome {
         std::fs::remove_dir_all(&out)
             .map_err(|e| Failure::Other(anyhow::anyhow!("cannot remove {}: {e}", out.display())))?;
     }
+    // Stop the worker before its database goes.
+    drop(workers);
     drop(pool);
     sqlx::query(&format!(
         "DROP DATABASE IF EXISTS \"{scratch}\" WITH (FORCE)"

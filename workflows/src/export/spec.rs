@@ -285,6 +285,34 @@ mod tests {
     }
 
     #[test]
+    fn the_published_schema_lists_exactly_the_spec_fields() {
+        let schema: Value = serde_json::from_str(include_str!(
+            "../../../worker/schema/export-spec.v1.schema.json"
+        ))
+        .unwrap();
+        let mut names: Vec<&str> = schema["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        names.sort();
+        let full = json!({"url": "https://x.test/blog", "user": "a", "app_password_sealed": sealed(),
+            "media": "all", "out_dir": "/tmp/x", "media_concurrency": 2, "max_media_bytes": 10,
+            "skip_mime": ["video/*"], "max_json_bytes": 2048, "request_timeout_secs": 5,
+            "retry": {"max_tries": 2, "min_delay_ms": 1, "max_delay_ms": 2}});
+        let mut fields: Vec<&str> = full
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        fields.sort();
+        assert_eq!(names, fields);
+        ExportSpec::parse(&full).unwrap();
+    }
+
+    #[test]
     fn mime_skip_list_matches_families() {
         let spec = ExportSpec::parse(&json!({"url": "http://x", "user": "a",
             "app_password_sealed": sealed(), "skip_mime": ["video/*", "application/pdf"]}))
