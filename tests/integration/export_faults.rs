@@ -12,8 +12,8 @@ use understudy_worker::state::JobState;
 
 use crate::export::walk;
 use crate::export_support::{
-    closed_port, collection, html_server, job_error, manifest, retries, spec, step_attempts, Proxy,
-    Wp, SITE,
+    closed_port, collection, endless_server, html_server, job_error, manifest, retries, spec,
+    step_attempts, Proxy, Wp, SITE,
 };
 
 /// Enqueues an export that must fail; returns (error, seconds it took, retries recorded).
@@ -97,6 +97,21 @@ async fn a_url_that_is_not_wordpress_fails_fast_with_its_message() {
     assert!(error.contains("HTML instead of JSON"), "{error}");
     assert_eq!(tries, 0);
     assert!(secs < 20.0);
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_endless_response_is_cut_at_the_size_limit_and_fails_permanently() {
+    let (url, server) = endless_server().await;
+    let env = TestEnv::new("export-endless").await;
+    let _worker = env.worker(&[]);
+    env.wait_workers(1).await;
+    let (error, secs, tries) =
+        export_fails(&env, spec(&env, &url, "admin", "x", &env.dir.join("b"))).await;
+    assert!(error.contains("unexpected response"), "{error}");
+    assert!(error.contains("larger than the"), "{error}");
+    assert_eq!(tries, 0);
+    assert!(secs < 30.0, "{secs}s");
     server.abort();
 }
 

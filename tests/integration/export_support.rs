@@ -295,6 +295,35 @@ pub async fn html_server() -> (String, tokio::task::JoinHandle<()>) {
     (url, handle)
 }
 
+/// A server whose every answer is `200 application/json` and never ends (a hostile site).
+pub async fn endless_server() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let handle = tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let _ = stream.read(&mut buf).await;
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n[";
+                if stream.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = "\"x\",".repeat(8192);
+                // Until the client hangs up (bounded: 256 MiB at most).
+                for _ in 0..(256 * 1024 * 1024 / chunk.len()) {
+                    if stream.write_all(chunk.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, handle)
+}
+
 /// A port on 127.0.0.1 where nothing listens.
 pub async fn closed_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

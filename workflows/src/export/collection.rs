@@ -16,6 +16,9 @@ use super::references::MediaRefs;
 /// REST's maximum page size.
 pub const PER_PAGE: u32 = 100;
 
+/// More pages than this (10 million items) is not a site but a hostile answer.
+const MAX_PAGES: u64 = 100_000;
+
 /// User fields that are secrets or session data, never written to a bundle.
 const USER_SECRETS: &[&str] = &[
     "password",
@@ -99,10 +102,16 @@ pub async fn fetch_page(
         return Err(refused(&url, &response));
     }
     let total = response.header_u64("X-WP-Total");
-    let total_pages = response
-        .header_u64("X-WP-TotalPages")
-        .map(|n| n as u32)
-        .unwrap_or(1);
+    let total_pages = response.header_u64("X-WP-TotalPages").unwrap_or(1);
+    if total_pages > MAX_PAGES {
+        return Err(ExportError::Hostile {
+            url: url.to_string(),
+            why: format!(
+                "X-WP-TotalPages {total_pages} is beyond any real site ({MAX_PAGES} pages)"
+            ),
+        });
+    }
+    let total_pages = total_pages as u32;
     let mut body = response.body;
     if collection.paginated && !body.is_array() {
         return Err(ExportError::Hostile {
