@@ -217,7 +217,7 @@ fn page_target(
 async fn a_site_that_goes_away_mid_export_is_retried_and_the_export_resumes_when_it_returns() {
     let _site = SITE.read().await;
     let wp = Wp::load();
-    let proxy = Proxy::start(&wp.host_port, Duration::ZERO).await;
+    let proxy = Proxy::start(&wp.host_port, Duration::from_millis(20)).await;
     let env = TestEnv::new("export-siteaway").await;
     let _worker = env.worker(&[]);
     env.wait_workers(1).await;
@@ -356,4 +356,80 @@ async fn a_sigkilled_workers_export_resumes_from_the_last_page() {
         .await;
     assert_eq!(collection(&out, "comments").len() as u64, comments);
     assert_eq!(manifest(&out)["job_id"], json!(id.to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn media_already_downloaded_is_not_fetched_again_when_the_site_returns() {
+    let _site = SITE.read().await;
+    let wp = Wp::load();
+    // Slow enough that the outage lands in the middle of the downloads.
+    let proxy = Proxy::start(&wp.host_port, Duration::from_millis(60)).await;
+    let env = TestEnv::new("export-mediaresume").await;
+    let _worker = env.worker(&[]);
+    env.wait_workers(1).await;
+    let out = env.dir.join("bundle");
+    let mut s = spec(&env, &proxy.url(), "admin", &wp.password("admin"), &out);
+    s["retry"] = json!({"max_tries": 30, "min_delay_ms": 200, "max_delay_ms": 1000});
+    s["media_concurrency"] = json!(2);
+    let id = env.enqueue("export", s, Priority::Interactive).await;
+    wait_for(
+        "the first media batch",
+        Duration::from_secs(120),
+        || async {
+            step_attempts(&env, id)
+                .await
+                .contains_key("media:batch:1")
+                .then_some(())
+        },
+    )
+    .await;
+    proxy.stop();
+    let partial = env.dir.join("bundle.partial");
+    let on_disk: Vec<String> = walk(&partial.join("uploads"))
+        .iter()
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().ends_with(".part"))
+        .map(|p| p.strip_prefix(&partial).unwrap().display().to_string())
+        .collect();
+    wait_for(
+        "a retry while the site is gone",
+        Duration::from_secs(30),
+        || async { (retries(&env, id).await >= 1).then_some(()) },
+    )
+    .await;
+    proxy.restart().await;
+    assert_eq!(
+        env.wait_terminal(id, Duration::from_secs(240)).await,
+        JobState::Succeeded,
+        "{}",
+        job_error(&env, id).await
+    );
+    assert!(
+        on_disk.len() >= 40,
+        "batch 1 was on disk: {}",
+        on_disk.len()
+    );
+    let mut gets: HashMap<String, usize> = HashMap::new();
+    for line in proxy.requests() {
+        let target = line.split(' ').nth(1).unwrap_or("").to_string();
+        if target.starts_with("/wp-content/uploads/") {
+            *gets.entry(target).or_default() += 1;
+        }
+    }
+    let m = manifest(&out);
+    let origin = wp.url.trim_end_matches('/');
+    for f in m["media"]["files"].as_array().unwrap() {
+        let (Some(path), Some(url)) = (f["path"].as_str(), f["url"].as_str()) else {
+            continue;
+        };
+        let target = url.strip_prefix(origin).expect("a URL of the site");
+        let n = gets.get(target).copied().unwrap_or(0);
+        if on_disk.iter().any(|p| p == path) {
+            assert_eq!(
+                n, 1,
+                "{path} was on disk before the outage but fetched {n} times"
+            );
+        } else {
+            assert!((1..=2).contains(&n), "{path} fetched {n} times");
+        }
+    }
 }

@@ -63,11 +63,17 @@ impl Downloader {
         let mut records: Vec<Option<MediaRecord>> = vec![None; tasks.len()];
         let mut stop = None;
         while let Some(joined) = set.join_next().await {
-            let (index, outcome) = joined.map_err(|e| {
-                BatchStop::Site(ExportError::Bundle(format!(
-                    "a download task panicked: {e}"
-                )))
-            })?;
+            let (index, outcome) = match joined {
+                Ok(done) => done,
+                // Aborted below, after another task stopped the batch.
+                Err(e) if e.is_cancelled() => continue,
+                Err(e) => {
+                    set.abort_all();
+                    let panic = ExportError::Bundle(format!("a download task panicked: {e}"));
+                    stop.get_or_insert(BatchStop::Site(panic));
+                    continue;
+                }
+            };
             match outcome {
                 Ok(record) => records[index] = Some(record),
                 Err(s) => {
