@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Understudy's test command (CI runs it through .ci/run): starts PostgreSQL and
-# RabbitMQ, then format check, clippy, build, tests. Stops at the first failure.
+# Understudy's test command (CI runs it through .ci/run): starts PostgreSQL,
+# RabbitMQ, MariaDB and the local WordPress (seeded with a fixed seed), then
+# format check, clippy, build, tests. Stops at the first failure.
 #
 # usage: scripts/test.sh [cargo test args...]
 #   e.g. scripts/test.sh -p understudy-worker lease -- --nocapture
@@ -19,7 +20,7 @@ command -v cargo >/dev/null 2>&1 || die "cargo not found; install Rust (https://
 cargo fmt --version >/dev/null 2>&1 || die "cargo fmt is missing; run: rustup component add rustfmt"
 cargo clippy --version >/dev/null 2>&1 || die "cargo clippy is missing; run: rustup component add clippy"
 
-stages=8
+stages=9
 stage_no=0
 started=$SECONDS
 
@@ -38,6 +39,19 @@ stage() {
 }
 
 stage services bash scripts/services-up.sh -q postgres rabbitmq mariadb
+
+# The local WordPress the export tests read, seeded with a fixed seed. Idempotent and quiet: a
+# running site prints nothing, and a site that already has the seed's marker tag is left as it
+# is (the seeder's summary goes to a log, shown only on failure).
+wordpress_seeded() {
+    local log="${TMPDIR:-/tmp}/understudy-wp-seed.log"
+    bash scripts/services/wordpress.sh -q up || return
+    bash scripts/services/wordpress.sh seed --seed 1 >"$log" 2>&1 || {
+        cat "$log" >&2
+        return 1
+    }
+}
+stage wordpress wordpress_seeded
 # php-cli is the oracle that unserializes every rewritten value; docker-compose checks the
 # compose file users run.
 stage tools ensure_packages php-cli docker-compose

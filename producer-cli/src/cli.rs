@@ -59,6 +59,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Export a WordPress site through its REST API into a bundle (an `export` job).
+    Export(crate::export::ExportArgs),
     /// Messages that could not become jobs.
     Dlq {
         #[command(subcommand)]
@@ -311,6 +313,8 @@ pub struct StagingRefreshArgs {
 pub enum BenchCommand {
     /// Throughput and latency of the engine with noop jobs, on a scratch database.
     Engine(BenchEngineArgs),
+    /// Wall time and requests/s of one export of a site, on a scratch database.
+    Export(crate::export_bench::BenchExportArgs),
     /// A ~1 GB WordPress-shaped database: plain dump|load vs our clone, per engine.
     Clone(BenchCloneArgs),
     /// Jobs under faults: worker SIGKILLs, RabbitMQ and PostgreSQL restarts, severed connections.

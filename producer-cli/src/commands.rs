@@ -12,7 +12,7 @@ use understudy_worker::topology::Topology;
 use understudy_worker::{amqp, db, Settings};
 
 use crate::cli::{Args, BenchCommand, BulkArgs, Command, EnqueueArgs, ListArgs};
-use crate::{bench, dlq, output, staging, watch};
+use crate::{bench, dlq, export, export_bench, output, staging, watch};
 
 /// A command that did not work, and why, with its exit code.
 #[derive(Debug)]
@@ -95,6 +95,7 @@ pub async fn dispatch(args: Args) -> Outcome {
         Command::Cancel { id, json } => cancel(&settings, id, json).await,
         Command::Retry { id, json } => retry(&settings, id, json).await,
         Command::Logs { id, json } => logs(&settings, id, json).await,
+        Command::Export(a) => export::export(&settings, a).await,
         Command::Dlq { command } => dlq::run(&settings, command).await,
         Command::Site { command } => staging::site(&settings, command).await,
         Command::Staging { command } => staging::staging(&settings, command).await,
@@ -102,6 +103,7 @@ pub async fn dispatch(args: Args) -> Outcome {
             BenchCommand::Engine(a) => bench::engine::engine(&settings, a).await,
             BenchCommand::Clone(a) => bench::clone::clone(&settings, a).await,
             BenchCommand::Chaos(a) => bench::chaos::chaos(&settings, a).await,
+            BenchCommand::Export(a) => export_bench::run(&settings, a).await,
         },
     }
 }

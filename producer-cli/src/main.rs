@@ -5,6 +5,8 @@ mod bench;
 mod cli;
 mod commands;
 mod dlq;
+mod export;
+mod export_bench;
 mod output;
 mod staging;
 mod watch;

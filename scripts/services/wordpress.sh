@@ -30,8 +30,16 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$HERE/../lib.sh"
 
-WP_HOST=127.0.0.1
-WP_PORT=8081
+# Another instance (e.g. the export benchmark's bigger site) runs beside this one with
+# UNDERSTUDY_WP_HOST (a name other than 127.0.0.1, e.g. localhost: Debian picks the config by
+# host name), UNDERSTUDY_WP_PORT, UNDERSTUDY_WP_DB and UNDERSTUDY_DEV_STATE; Apache listens
+# on 127.0.0.1 only either way.
+WP_HOST="${UNDERSTUDY_WP_HOST:-127.0.0.1}"
+WP_PORT="${UNDERSTUDY_WP_PORT:-8081}"
+WP_LISTEN=127.0.0.1
+# Per-instance names (run dir, logs, lock) for instances on another port.
+INSTANCE=""
+[[ "$WP_PORT" == 8081 ]] || INSTANCE="-${WP_PORT}"
 SITE_URL="http://${WP_HOST}:${WP_PORT}"
 STATE_DIR="${UNDERSTUDY_DEV_STATE:-/var/lib/understudy-dev}/wordpress"
 # Debian's wp-config.php loads /etc/wordpress/config-<Host header without port>.php.
@@ -42,15 +50,15 @@ CONTENT_DIR="/srv/www/wp-content/${WP_HOST}"
 UPLOADS_DIR="${CONTENT_DIR}/uploads"
 MU_PLUGINS_DIR="${CONTENT_DIR}/mu-plugins"
 WP_CORE=/usr/share/wordpress
-DB_NAME=wp_understudy
-DB_USER=wp_understudy
+DB_NAME="${UNDERSTUDY_WP_DB:-wp_understudy}"
+DB_USER="${DB_NAME}"
 TABLE_PREFIX=wp_
 
 APACHE_CONF="${STATE_DIR}/apache2.conf"
-RUN_DIR=/run/understudy-wordpress
+RUN_DIR="/run/understudy-wordpress${INSTANCE}"
 PID_FILE="${RUN_DIR}/apache2.pid"
-ERROR_LOG=/var/log/apache2/understudy-wordpress-error.log
-ACCESS_LOG=/var/log/apache2/understudy-wordpress-access.log
+ERROR_LOG="/var/log/apache2/understudy-wordpress${INSTANCE}-error.log"
+ACCESS_LOG="/var/log/apache2/understudy-wordpress${INSTANCE}-access.log"
 PHP_MODULE=/usr/lib/apache2/modules/libphp8.2.so
 
 PACKAGES=(wordpress wordpress-theme-twentytwentyone apache2 libapache2-mod-php php-mysql
@@ -60,7 +68,7 @@ quiet=0
 did=()
 
 lock() {
-    exec 9>"${TMPDIR:-/tmp}/understudy-wordpress.lock"
+    exec 9>"${TMPDIR:-/tmp}/understudy-wordpress${INSTANCE}.lock"
     flock -w 900 9 || die "another wordpress.sh has held its lock for 15 minutes; is it stuck?"
 }
 
@@ -112,7 +120,7 @@ apache_running() {
 }
 
 apache_gone() {
-    ! apache_running && ! tcp_open "$WP_HOST" "$WP_PORT"
+    ! apache_running && ! tcp_open "$WP_LISTEN" "$WP_PORT"
 }
 
 apache_ctl() {
@@ -226,7 +234,7 @@ User www-data
 Group www-data
 ServerName ${WP_HOST}
 ServerTokens Prod
-Listen ${WP_HOST}:${WP_PORT}
+Listen ${WP_LISTEN}:${WP_PORT}
 Timeout 60
 KeepAlive On
 MaxKeepAliveRequests 1000
@@ -260,7 +268,7 @@ DirectoryIndex index.php index.html
     Require all denied
 </Directory>
 
-<VirtualHost ${WP_HOST}:${WP_PORT}>
+<VirtualHost ${WP_LISTEN}:${WP_PORT}>
     ServerName ${WP_HOST}
     DocumentRoot ${WP_CORE}
     Alias /wp-content ${CONTENT_DIR}
@@ -295,13 +303,13 @@ EOF
 }
 
 start_apache() {
-    if tcp_open "$WP_HOST" "$WP_PORT"; then
+    if tcp_open "$WP_LISTEN" "$WP_PORT"; then
         die "${WP_HOST}:${WP_PORT} is taken by another process (not this site's Apache, pid file $PID_FILE); stop it and rerun"
     fi
     install -d -m 755 "$RUN_DIR"
     apache_ctl -t
     apache_ctl -k start
-    wait_until 30 "Apache to listen on ${WP_HOST}:${WP_PORT} (log: $ERROR_LOG)" tcp_open "$WP_HOST" "$WP_PORT"
+    wait_until 30 "Apache to listen on ${WP_LISTEN}:${WP_PORT} (log: $ERROR_LOG)" tcp_open "$WP_LISTEN" "$WP_PORT"
     did+=("started Apache")
 }
 

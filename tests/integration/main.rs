@@ -8,5 +8,8 @@ mod engine_control;
 mod engine_crash;
 mod engine_fencing;
 mod engine_input;
+mod export;
+mod export_faults;
+mod export_support;
 mod observability;
 mod secrets;

@@ -40,11 +40,18 @@ pub async fn serve(
             };
             let (pool, metrics, readiness) = (pool.clone(), metrics.clone(), readiness.clone());
             tokio::spawn(async move {
-                let mut buf = [0u8; 2048];
-                let read =
-                    tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buf)).await;
-                let Ok(Ok(n)) = read else { return };
-                let request = String::from_utf8_lossy(&buf[..n]);
+                // Read the request head (it may arrive in pieces), at most 8 KiB.
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+                    let read =
+                        tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buf)).await;
+                    match read {
+                        Ok(Ok(n)) if n > 0 => head.extend_from_slice(&buf[..n]),
+                        _ => break,
+                    }
+                }
+                let request = String::from_utf8_lossy(&head);
                 let path = request.split_whitespace().nth(1).unwrap_or("/");
                 let (status, content_type, body) = match path {
                     "/healthz" => ("200 OK", "text/plain", "ok\n".to_string()),

@@ -7,6 +7,7 @@
 pub mod backend;
 pub mod clone;
 pub mod error;
+pub mod export;
 pub mod job;
 pub mod noop;
 pub mod registry;
@@ -27,5 +28,8 @@ pub use workflow::Workflow;
 
 /// Every job kind this build of Understudy knows how to run.
 pub fn builtin() -> Registry {
-    Registry::default().with(noop::Noop).with(clone::CloneSite)
+    Registry::default()
+        .with(noop::Noop)
+        .with(clone::CloneSite)
+        .with(export::Export)
 }

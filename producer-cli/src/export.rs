@@ -1,0 +1,155 @@
+//! `understudy export URL --user U --app-password-file F`: seals the Application Password with the
+//! workers' secrets key, enqueues an `export` job and, with `--wait`, follows it.
+
+use base64::Engine;
+use clap::{Args as ClapArgs, ValueEnum};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use understudy_worker::contract::JobMessage;
+use understudy_worker::producer::Producer;
+use understudy_worker::Settings;
+use uuid::Uuid;
+
+use crate::cli::PriorityArg;
+use crate::commands::{pool, Failure, Outcome};
+use crate::{output, watch};
+
+/// Arguments of `understudy export`.
+#[derive(ClapArgs)]
+pub struct ExportArgs {
+    /// The site's address, e.g. https://example.com (http works for local sites).
+    pub url: String,
+    /// WordPress user name of the Application Password.
+    #[arg(long)]
+    pub user: String,
+    /// File holding the Application Password (Users → Profile → Application Passwords).
+    #[arg(long)]
+    pub app_password_file: PathBuf,
+    /// Which media files to download.
+    #[arg(long, value_enum, default_value_t = MediaArg::Referenced)]
+    pub media: MediaArg,
+    /// Bundle directory (default: <data_dir>/exports/<job id>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Files larger than this are recorded, not downloaded (default 100 MiB).
+    #[arg(long)]
+    pub max_media_bytes: Option<u64>,
+    /// MIME types not to download, e.g. video/* (repeatable).
+    #[arg(long = "skip-mime", value_name = "TYPE")]
+    pub skip_mime: Vec<String>,
+    /// Parallel media downloads (default 5).
+    #[arg(long)]
+    pub media_concurrency: Option<usize>,
+    #[arg(long, value_enum, default_value_t = PriorityArg::Interactive)]
+    pub priority: PriorityArg,
+    /// Enqueueing the same key again yields the same job.
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
+    /// Watch the job until it ends (exit code 1 if it does not succeed).
+    #[arg(long)]
+    pub wait: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--media`.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum MediaArg {
+    Referenced,
+    All,
+    None,
+}
+
+impl MediaArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            MediaArg::Referenced => "referenced",
+            MediaArg::All => "all",
+            MediaArg::None => "none",
+        }
+    }
+}
+
+/// Reads an Application Password file (surrounding whitespace ignored).
+pub fn read_password(path: &Path) -> Result<SecretString, Failure> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Failure::Input(format!(
+            "cannot read the Application Password file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let password = text.trim();
+    if password.is_empty() {
+        return Err(Failure::Input(format!(
+            "the Application Password file {} is empty",
+            path.display()
+        )));
+    }
+    Ok(SecretString::from(password.to_string()))
+}
+
+/// Seals the password with the workers' key: base64 of `1 || nonce || ciphertext+tag`.
+pub fn seal(settings: &Settings, password: &SecretString) -> Result<String, Failure> {
+    let sbox = settings
+        .secret_box()
+        .map_err(|e| Failure::Input(e.to_string()))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(sbox.seal(password)))
+}
+
+/// Builds the job spec (the sealed password, never the password).
+pub fn spec(
+    settings: &Settings,
+    args: &ExportArgs,
+    job_id: Uuid,
+) -> Result<(Value, PathBuf), Failure> {
+    let password = read_password(&args.app_password_file)?;
+    let out = match &args.out {
+        Some(dir) if dir.is_absolute() => dir.clone(),
+        Some(dir) => std::env::current_dir()
+            .map_err(|e| Failure::Input(format!("cannot resolve --out {}: {e}", dir.display())))?
+            .join(dir),
+        None => settings.data_dir.join("exports").join(job_id.to_string()),
+    };
+    let mut spec = json!({
+        "url": args.url,
+        "user": args.user,
+        "app_password_sealed": seal(settings, &password)?,
+        "media": args.media.as_str(),
+        "out_dir": out,
+    });
+    if let Some(n) = args.max_media_bytes {
+        spec["max_media_bytes"] = json!(n);
+    }
+    if !args.skip_mime.is_empty() {
+        spec["skip_mime"] = json!(args.skip_mime);
+    }
+    if let Some(n) = args.media_concurrency {
+        spec["media_concurrency"] = json!(n);
+    }
+    Ok((spec, out))
+}
+
+/// `understudy export`.
+pub async fn export(settings: &Settings, args: ExportArgs) -> Outcome {
+    let job_id = Uuid::now_v7();
+    let (spec, out) = spec(settings, &args, job_id)?;
+    let mut message = JobMessage::new("export", spec);
+    message.job_id = Some(job_id);
+    message.idempotency_key = args.idempotency_key.clone();
+    crate::commands::check(&message)?;
+    let producer = Producer::connect(settings, "understudy-cli").await?;
+    let id = producer.publish_job(message, args.priority.into()).await?;
+    if args.json {
+        output::json(&json!({ "job_id": id, "out_dir": out }));
+    } else {
+        println!("{id}");
+        eprintln!("export of {} enqueued; bundle: {}", args.url, out.display());
+    }
+    if args.wait {
+        let pool = pool(settings).await?;
+        return watch::watch(&pool, id, args.json).await;
+    }
+    Ok(ExitCode::SUCCESS)
+}
