@@ -9,7 +9,9 @@ use understudy_worker::Settings;
 use understudy_workflows::sites::registry::{self, RegistryError, SiteInput};
 use understudy_workflows::sites::{DbUrl, SiteError};
 
-use crate::cli::{SiteAddArgs, SiteCommand, StagingArgs, StagingCommand, StagingRefreshArgs};
+use crate::cli::{
+    AnonymizeArgs, SiteAddArgs, SiteCommand, StagingArgs, StagingCommand, StagingRefreshArgs,
+};
 use crate::commands::{check, pool, Failure, Outcome};
 use crate::{output, watch};
 
@@ -158,29 +160,36 @@ fn clone_message(
     site: &str,
     parallel_tables: usize,
     keep_options: &[String],
+    anonymize: &AnonymizeArgs,
 ) -> Result<JobMessage, Failure> {
-    let mut message = JobMessage::new(
-        "clone",
-        json!({ "action": action, "site": site, "parallel_tables": parallel_tables, "keep_options": keep_options }),
-    );
+    let mut spec = json!({ "action": action, "site": site, "parallel_tables": parallel_tables, "keep_options": keep_options });
+    if anonymize.anonymize {
+        spec["anonymize"] = json!(true);
+        if let Some(login) = &anonymize.keep_admin {
+            spec["keep_admin"] = json!(login);
+        }
+    }
+    let mut message = JobMessage::new("clone", spec);
     message.concurrency_key = Some(format!("site:{site}"));
     check(&message)?;
     Ok(message)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn enqueue_one(
     settings: &Settings,
     action: &str,
     site: &str,
     parallel: usize,
     keep: &[String],
+    anonymize: &AnonymizeArgs,
     wait: bool,
     json: bool,
 ) -> Outcome {
     let pool = pool(settings).await?;
     understudy_worker::db::migrate(&pool).await?;
     registry::get(&pool, site).await.map_err(registry_failure)?;
-    let message = clone_message(action, site, parallel, keep)?;
+    let message = clone_message(action, site, parallel, keep, anonymize)?;
     let producer = Producer::connect(settings, "understudy-cli").await?;
     let id = producer.publish_job(message, Priority::Interactive).await?;
     if json {
@@ -201,6 +210,7 @@ pub async fn staging(settings: &Settings, command: StagingCommand) -> Outcome {
             wait,
             parallel_tables,
             keep_options,
+            anonymize,
             json,
         }) => {
             enqueue_one(
@@ -209,6 +219,7 @@ pub async fn staging(settings: &Settings, command: StagingCommand) -> Outcome {
                 &site,
                 parallel_tables,
                 &keep_options,
+                &anonymize,
                 wait,
                 json,
             )
@@ -219,14 +230,22 @@ pub async fn staging(settings: &Settings, command: StagingCommand) -> Outcome {
             wait,
             parallel_tables,
             keep_options,
+            anonymize,
             json,
         }) => {
+            if anonymize.anonymize {
+                return Err(Failure::Input(
+                    "--anonymize applies to `staging create` and `staging refresh`, not destroy"
+                        .into(),
+                ));
+            }
             enqueue_one(
                 settings,
                 "destroy",
                 &site,
                 parallel_tables,
                 &keep_options,
+                &anonymize,
                 wait,
                 json,
             )
@@ -265,6 +284,7 @@ async fn refresh(settings: &Settings, args: StagingRefreshArgs) -> Outcome {
             site,
             args.parallel_tables,
             &args.keep_options,
+            &args.anonymize,
             args.wait,
             args.json,
         )
@@ -286,6 +306,7 @@ async fn refresh(settings: &Settings, args: StagingRefreshArgs) -> Outcome {
             &site.name,
             args.parallel_tables,
             &args.keep_options,
+            &args.anonymize,
         )?;
         let (id, message) = Outgoing::job(message, Priority::Bulk);
         ids.push(id);

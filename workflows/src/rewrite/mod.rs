@@ -17,6 +17,9 @@
 //! - `url_match`: finding every rule's host fast (`memmem`) and writing the staging spelling.
 //! - `serialized`: the PHP `serialize()` grammar, parsed structurally, lengths fixed.
 //! - [`rewriter`]: one value in, [`Outcome`] out; the malformed policy.
+//! - [`literal`]: literal pairs (collected e-mails, IPs, names → fakes), boundary-checked, found
+//!   with one Aho-Corasick automaton; the rewriter applies them after the URL rules.
+//! - [`row_map`]: the hook for whole-field replacements decided per row (anonymized columns).
 //! - [`policy`]: columns and rows that are never rewritten.
 //! - [`stats`]: per-table counters returned by the adapters.
 //! - `pg_escape` / [`pg_copy`]: PostgreSQL COPY text escaping and the `pg_dump` adapter.
@@ -57,6 +60,7 @@
 //! `CREATE TABLE` in mysqldump's one-column-per-line layout.
 
 pub mod error;
+pub mod literal;
 pub mod mysql_dump;
 mod mysql_escape;
 mod mysql_insert;
@@ -65,6 +69,7 @@ pub mod pg_copy;
 mod pg_escape;
 pub mod policy;
 pub mod rewriter;
+pub mod row_map;
 pub mod rule;
 mod serialized;
 pub mod stats;
@@ -72,10 +77,12 @@ mod url_grammar;
 mod url_match;
 
 pub use error::RewriteError;
+pub use literal::{Boundary, Literals, LiteralsBuilder};
 pub use mysql_dump::MysqlDumpRewriter;
 pub use pg_copy::PgCopyRewriter;
 pub use policy::{ColumnSkip, Policy, RowSkip, TablePlan};
 pub use rewriter::{Outcome, Rewriter};
+pub use row_map::{Replacement, RowMap, TableMap};
 pub use rule::{Options, Origin, Rule, Scheme, SchemeMapping};
 pub use stats::{DumpStats, MalformedValue, TableStats, MALFORMED_SAMPLE_LIMIT};
 
