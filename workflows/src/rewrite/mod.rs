@@ -87,6 +87,8 @@ pub use rule::{Options, Origin, Rule, Scheme, SchemeMapping};
 pub use stats::{DumpStats, MalformedValue, TableStats, MALFORMED_SAMPLE_LIMIT};
 
 #[cfg(test)]
+mod anonymize_tests;
+#[cfg(test)]
 mod dump_tests;
 #[cfg(test)]
 mod php_oracle_tests;
