@@ -307,7 +307,9 @@ pub fn personal_sql(host: &str, lit: fn(&str) -> String, id: &str) -> String {
             row(&["2", "Octavia Featherstonehaugh", "Octavia.F@mail.test", "", "2a02:8071:3e1::7", "Thanks", agent]),
         ],
     );
-    let address_index = format!("Philippa Marchbanks 221B Baker Street London NW1 6XE GB {philippa} +44 20 7946 0958");
+    let address_index = format!(
+        "Philippa Marchbanks 221B Baker Street London NW1 6XE GB {philippa} +44 20 7946 0958"
+    );
     let order = |key: &str, value: &str| row(&["1", key, value]);
     insert(
         "wp_postmeta",
@@ -328,14 +330,24 @@ pub fn personal_sql(host: &str, lit: fn(&str) -> String, id: &str) -> String {
             order("_customer_ip_address", "81.2.69.142"),
             order("_customer_user_agent", agent),
             order("_billing_address_index", &address_index),
-            order("_shipping_address_index", "Philippa Marchbanks 221B Baker Street London"),
+            order(
+                "_shipping_address_index",
+                "Philippa Marchbanks 221B Baker Street London",
+            ),
             order("_order_total", "42.00"),
         ],
     );
     insert(
         "wp_wc_orders",
         "id, status, billing_email, ip_address, user_agent, customer_note",
-        vec![row(&["10", "wc-completed", philippa, "81.2.69.142", agent, "Ring twice, ask for Philippa Marchbanks"])],
+        vec![row(&[
+            "10",
+            "wc-completed",
+            philippa,
+            "81.2.69.142",
+            agent,
+            "Ring twice, ask for Philippa Marchbanks",
+        ])],
     );
     insert(
         "wp_wc_order_addresses",
@@ -348,7 +360,17 @@ pub fn personal_sql(host: &str, lit: fn(&str) -> String, id: &str) -> String {
     insert(
         "wp_wc_customer_lookup",
         "user_id, username, first_name, last_name, email, city, state, postcode, country",
-        vec![row(&["2", "philippa", "Philippa", "Marchbanks", philippa, "London", "", "NW1 6XE", "GB"])],
+        vec![row(&[
+            "2",
+            "philippa",
+            "Philippa",
+            "Marchbanks",
+            philippa,
+            "London",
+            "",
+            "NW1 6XE",
+            "GB",
+        ])],
     );
     insert(
         "wp_options",
@@ -356,7 +378,10 @@ pub fn personal_sql(host: &str, lit: fn(&str) -> String, id: &str) -> String {
         vec![
             row(&["wpforms_notifications", &notifications]),
             row(&["customer_json", json]),
-            row(&["newsletter_link", &format!("https://{host}/unsubscribe?email=fan%40mail.test")]),
+            row(&[
+                "newsletter_link",
+                &format!("https://{host}/unsubscribe?email=fan%40mail.test"),
+            ]),
         ],
     );
     sql

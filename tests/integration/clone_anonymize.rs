@@ -38,7 +38,13 @@ fn run(command: &mut Command) -> String {
 
 fn pg_dump(database: &str) -> String {
     run(Command::new("pg_dump")
-        .args(["--data-only", "--host", "127.0.0.1", "--username", "understudy"])
+        .args([
+            "--data-only",
+            "--host",
+            "127.0.0.1",
+            "--username",
+            "understudy",
+        ])
         .args(["--dbname", database])
         .env("PGPASSWORD", "understudy"))
 }
@@ -92,7 +98,11 @@ async fn check_job(env: &TestEnv, out: &Output, p: &Personal) -> Value {
             .unwrap();
     assert!(outputs.len() > 5);
     let stored = format!("{}\n{}", outputs.join("\n"), status);
-    assert_eq!(leaks(&stored, p), Vec::<String>::new(), "in checkpoints/result");
+    assert_eq!(
+        leaks(&stored, p),
+        Vec::<String>::new(),
+        "in checkpoints/result"
+    );
     status["job"]["result"].clone()
 }
 
@@ -114,9 +124,20 @@ async fn postgres_anonymized_staging_holds_no_personal_data() {
         "--uploads",
         uploads.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let worker = env.worker(&[]);
-    let out = env.cli(&["staging", "create", "shop", "--anonymize", "--wait", "--json"]);
+    let out = env.cli(&[
+        "staging",
+        "create",
+        "shop",
+        "--anonymize",
+        "--wait",
+        "--json",
+    ]);
     let result = check_job(&env, &out, &personal).await;
     let anon = &result["anonymization"];
     assert_eq!(anon["collected"]["kept_admin_id"], 1, "{anon}");
@@ -126,7 +147,13 @@ async fn postgres_anonymized_staging_holds_no_personal_data() {
     assert_eq!(anon["replaced"]["comments.comment_author_IP"], 3, "{anon}");
     assert_eq!(anon["replaced"]["wc_orders.billing_email"], 1, "{anon}");
     assert_eq!(anon["replaced"]["options.admin_email"], 1, "{anon}");
-    assert!(anon["replaced_in_text"]["public.wp_options"].as_u64().unwrap() >= 5, "{anon}");
+    assert!(
+        anon["replaced_in_text"]["public.wp_options"]
+            .as_u64()
+            .unwrap()
+            >= 5,
+        "{anon}"
+    );
     assert_eq!(result["malformed"], 1, "{result}");
 
     // Nothing personal anywhere in the copy (and the fixture did have it all).
@@ -134,7 +161,11 @@ async fn postgres_anonymized_staging_holds_no_personal_data() {
     let prod_dump = pg_dump(&source);
     assert_eq!(leaks(&prod_dump, &personal).len(), needles(&personal).len());
     let dump = pg_dump(&staging_db);
-    assert_eq!(leaks(&dump, &personal), Vec::<String>::new(), "left in the staging dump");
+    assert_eq!(
+        leaks(&dump, &personal),
+        Vec::<String>::new(),
+        "left in the staging dump"
+    );
     assert!(!dump.contains("Firefox/120"), "user agents replaced");
     assert!(!dump.contains("221B Baker"), "addresses replaced");
     assert!(
@@ -163,7 +194,10 @@ async fn postgres_anonymized_staging_holds_no_personal_data() {
             .await
             .unwrap();
     assert_eq!(users[0].1, "owner", "the kept admin's login stays");
-    assert_eq!(users[0].3, prod_pass[0], "the kept admin's password hash stays");
+    assert_eq!(
+        users[0].3, prod_pass[0],
+        "the kept admin's password hash stays"
+    );
     for (i, user) in users.iter().enumerate().skip(1) {
         assert_ne!(user.3, prod_pass[i], "user {} can no longer log in", user.0);
         assert!(user.1.starts_with("user-"), "{}", user.1);
@@ -180,29 +214,65 @@ async fn postgres_anonymized_staging_holds_no_personal_data() {
                 .unwrap()
         }
     };
-    assert_eq!(&scalar("SELECT comment_author_email FROM wp_comments WHERE comment_content = 'Love it'").await, philippa);
-    assert_eq!(&scalar("SELECT meta_value FROM wp_postmeta WHERE meta_key = '_billing_email'").await, philippa);
-    assert_eq!(&scalar("SELECT meta_value FROM wp_usermeta WHERE meta_key = 'billing_email'").await, philippa);
-    assert_eq!(&scalar("SELECT billing_email FROM wp_wc_orders").await, philippa);
-    assert_eq!(&scalar("SELECT email FROM wp_wc_customer_lookup").await, philippa);
-    let notifications = scalar("SELECT option_value FROM wp_options WHERE option_name = 'wpforms_notifications'").await;
+    assert_eq!(
+        &scalar("SELECT comment_author_email FROM wp_comments WHERE comment_content = 'Love it'")
+            .await,
+        philippa
+    );
+    assert_eq!(
+        &scalar("SELECT meta_value FROM wp_postmeta WHERE meta_key = '_billing_email'").await,
+        philippa
+    );
+    assert_eq!(
+        &scalar("SELECT meta_value FROM wp_usermeta WHERE meta_key = 'billing_email'").await,
+        philippa
+    );
+    assert_eq!(
+        &scalar("SELECT billing_email FROM wp_wc_orders").await,
+        philippa
+    );
+    assert_eq!(
+        &scalar("SELECT email FROM wp_wc_customer_lookup").await,
+        philippa
+    );
+    let notifications =
+        scalar("SELECT option_value FROM wp_options WHERE option_name = 'wpforms_notifications'")
+            .await;
     assert!(notifications.contains(philippa.as_str()), "{notifications}");
-    let json = scalar("SELECT option_value FROM wp_options WHERE option_name = 'customer_json'").await;
+    let json =
+        scalar("SELECT option_value FROM wp_options WHERE option_name = 'customer_json'").await;
     assert!(json.contains(octavia.as_str()), "{json}");
     serde_json::from_str::<Value>(&json).expect("still JSON");
-    assert_eq!(&scalar("SELECT comment_author_email FROM wp_comments WHERE comment_content = 'Thanks'").await, octavia);
+    assert_eq!(
+        &scalar("SELECT comment_author_email FROM wp_comments WHERE comment_content = 'Thanks'")
+            .await,
+        octavia
+    );
     assert_eq!(
         scalar("SELECT display_name FROM wp_users WHERE \"ID\" = 2").await,
         format!(
             "{} {}",
-            scalar("SELECT meta_value FROM wp_usermeta WHERE meta_key = 'first_name' AND user_id = 2").await,
-            scalar("SELECT meta_value FROM wp_usermeta WHERE meta_key = 'last_name' AND user_id = 2").await
+            scalar(
+                "SELECT meta_value FROM wp_usermeta WHERE meta_key = 'first_name' AND user_id = 2"
+            )
+            .await,
+            scalar(
+                "SELECT meta_value FROM wp_usermeta WHERE meta_key = 'last_name' AND user_id = 2"
+            )
+            .await
         ),
         "names map word by word"
     );
-    let link = scalar("SELECT option_value FROM wp_options WHERE option_name = 'newsletter_link'").await;
-    assert!(link.starts_with(&format!("https://staging.{host}/unsubscribe?email=user-")), "{link}");
-    assert_eq!(scalar("SELECT meta_value FROM wp_postmeta WHERE meta_key = '_billing_country'").await, "GB");
+    let link =
+        scalar("SELECT option_value FROM wp_options WHERE option_name = 'newsletter_link'").await;
+    assert!(
+        link.starts_with(&format!("https://staging.{host}/unsubscribe?email=user-")),
+        "{link}"
+    );
+    assert_eq!(
+        scalar("SELECT meta_value FROM wp_postmeta WHERE meta_key = '_billing_country'").await,
+        "GB"
+    );
     // Every serialized value still unserializes in PHP.
     let serialized: Vec<String> = sqlx::query_scalar(
         "SELECT option_value FROM wp_options WHERE option_value ~ '^[aOs]:[0-9]' AND option_name <> 'broken_serialized' \
@@ -214,12 +284,26 @@ async fn postgres_anonymized_staging_holds_no_personal_data() {
     .unwrap();
     assert!(serialized.len() > 50);
     let rejected = php_rejects(&serialized);
-    assert!(rejected.is_empty(), "PHP cannot unserialize: {:?}", &rejected[..rejected.len().min(3)]);
+    assert!(
+        rejected.is_empty(),
+        "PHP cannot unserialize: {:?}",
+        &rejected[..rejected.len().min(3)]
+    );
     staging.close().await;
 
     // Production is untouched; a second clone (refresh) maps every value to the same fake.
-    assert_eq!(leaks(&pg_dump(&source), &personal).len(), needles(&personal).len());
-    let out = env.cli(&["staging", "refresh", "shop", "--anonymize", "--wait", "--json"]);
+    assert_eq!(
+        leaks(&pg_dump(&source), &personal).len(),
+        needles(&personal).len()
+    );
+    let out = env.cli(&[
+        "staging",
+        "refresh",
+        "shop",
+        "--anonymize",
+        "--wait",
+        "--json",
+    ]);
     check_job(&env, &out, &personal).await;
     let staging = PgPool::connect(&pg_url(&staging_db)).await.unwrap();
     let again: String = sqlx::query_scalar("SELECT user_email FROM wp_users WHERE \"ID\" = 2")
@@ -242,7 +326,10 @@ async fn mariadb_anonymized_staging_holds_no_personal_data_and_keeps_the_chosen_
     personal.names.retain(|n| *n != "Octavia");
     let source = format!("ut_anon_{}", &env.namespace[1..]);
     let _scratch = MyScratch(source.clone());
-    mysql_exec(None, &format!("CREATE DATABASE `{source}` CHARACTER SET utf8mb4"));
+    mysql_exec(
+        None,
+        &format!("CREATE DATABASE `{source}` CHARACTER SET utf8mb4"),
+    );
     mysql_exec(Some(&source), &mysql_sql(&host, 50));
     let uploads = env.dir.join("my/uploads");
     std::fs::create_dir_all(&uploads).unwrap();
@@ -257,20 +344,48 @@ async fn mariadb_anonymized_staging_holds_no_personal_data_and_keeps_the_chosen_
         "--uploads",
         uploads.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let worker = env.worker(&[]);
     // A --keep-admin that is no administrator fails before anything is copied.
-    let out = env.cli(&["staging", "create", "mysite", "--anonymize", "--keep-admin", "nobody", "--wait", "--json"]);
+    let out = env.cli(&[
+        "staging",
+        "create",
+        "mysite",
+        "--anonymize",
+        "--keep-admin",
+        "nobody",
+        "--wait",
+        "--json",
+    ]);
     assert_eq!(out.status.code(), Some(1));
-    let error = last_json(&out)["job"]["error"].as_str().unwrap().to_string();
-    assert!(error.contains("no administrator with that login"), "{error}");
+    let error = last_json(&out)["job"]["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.contains("no administrator with that login"),
+        "{error}"
+    );
     let made: i64 = sqlx::query_scalar("SELECT count(*) FROM staging_environments")
         .fetch_one(&env.pool)
         .await
         .unwrap();
     assert_eq!(made, 0);
 
-    let out = env.cli(&["staging", "create", "mysite", "--anonymize", "--keep-admin", "octavia", "--wait", "--json"]);
+    let out = env.cli(&[
+        "staging",
+        "create",
+        "mysite",
+        "--anonymize",
+        "--keep-admin",
+        "octavia",
+        "--wait",
+        "--json",
+    ]);
     let result = check_job(&env, &out, &personal).await;
     let anon = &result["anonymization"];
     assert_eq!(anon["collected"]["kept_admin_id"], 3, "{anon}");
@@ -281,14 +396,21 @@ async fn mariadb_anonymized_staging_holds_no_personal_data_and_keeps_the_chosen_
     let prod_dump = mysqldump(&source);
     assert_eq!(leaks(&prod_dump, &personal).len(), needles(&personal).len());
     let dump = mysqldump(&staging_db);
-    assert_eq!(leaks(&dump, &personal), Vec::<String>::new(), "left in the staging dump");
+    assert_eq!(
+        leaks(&dump, &personal),
+        Vec::<String>::new(),
+        "left in the staging dump"
+    );
     let log = worker.log_text();
     let leaked = leaks(&log, &personal);
     let lines: Vec<&str> = log
         .lines()
         .filter(|l| leaked.iter().any(|v| l.to_lowercase().contains(v.as_str())))
         .collect();
-    assert!(leaked.is_empty(), "the worker log shows {leaked:?}: {lines:?}");
+    assert!(
+        leaked.is_empty(),
+        "the worker log shows {leaked:?}: {lines:?}"
+    );
 
     let prod = MySqlPool::connect(&my_url(&source)).await.unwrap();
     let staging = MySqlPool::connect(&my_url(&staging_db)).await.unwrap();
@@ -307,7 +429,11 @@ async fn mariadb_anonymized_staging_holds_no_personal_data_and_keeps_the_chosen_
         .unwrap()
     };
     let (before, after) = (users(prod.clone()).await, users(staging.clone()).await);
-    assert_eq!((&after[2].0, &after[2].1), (&before[2].0, &before[2].1), "octavia is kept");
+    assert_eq!(
+        (&after[2].0, &after[2].1),
+        (&before[2].0, &before[2].1),
+        "octavia is kept"
+    );
     assert_ne!(after[0].1, before[0].1, "the other admin cannot log in");
     assert_ne!(after[0].0, "owner");
     assert_ne!(after[1].1, before[1].1);
@@ -321,9 +447,19 @@ async fn mariadb_anonymized_staging_holds_no_personal_data_and_keeps_the_chosen_
         }
     };
     let philippa = &after[1].2;
-    assert_eq!(&text("SELECT CAST(meta_value AS CHAR) FROM wp_postmeta WHERE meta_key = '_billing_email'").await, philippa);
+    assert_eq!(
+        &text("SELECT CAST(meta_value AS CHAR) FROM wp_postmeta WHERE meta_key = '_billing_email'")
+            .await,
+        philippa
+    );
     assert_eq!(&text("SELECT CAST(comment_author_email AS CHAR) FROM wp_comments WHERE comment_content = 'Love it'").await, philippa);
-    assert_eq!(&text("SELECT CAST(email AS CHAR) FROM wp_wc_order_addresses WHERE address_type = 'billing'").await, philippa);
+    assert_eq!(
+        &text(
+            "SELECT CAST(email AS CHAR) FROM wp_wc_order_addresses WHERE address_type = 'billing'"
+        )
+        .await,
+        philippa
+    );
     assert!(text("SELECT CAST(option_value AS CHAR) FROM wp_options WHERE option_name = 'wpforms_notifications'")
         .await
         .contains(philippa.as_str()));
@@ -336,9 +472,16 @@ async fn mariadb_anonymized_staging_holds_no_personal_data_and_keeps_the_chosen_
     .await
     .unwrap();
     let rejected = php_rejects(&serialized);
-    assert!(rejected.is_empty(), "PHP cannot unserialize: {:?}", &rejected[..rejected.len().min(3)]);
+    assert!(
+        rejected.is_empty(),
+        "PHP cannot unserialize: {:?}",
+        &rejected[..rejected.len().min(3)]
+    );
     staging.close().await;
-    assert_eq!(leaks(&mysqldump(&source), &personal).len(), needles(&personal).len());
+    assert_eq!(
+        leaks(&mysqldump(&source), &personal).len(),
+        needles(&personal).len()
+    );
     prod.close().await;
     let out = env.cli(&["staging", "destroy", "mysite", "--wait"]);
     assert!(out.status.success());

@@ -141,7 +141,10 @@ async fn postgres_staging_is_created_refreshed_and_destroyed_with_safe_rewrites(
         result["malformed"], 1,
         "the one broken serialized option is counted: {result}"
     );
-    assert!(result.get("anonymization").is_none(), "not asked for: {result}");
+    assert!(
+        result.get("anonymization").is_none(),
+        "not asked for: {result}"
+    );
 
     let prod = PgPool::connect(&pg_url(&source)).await.unwrap();
     let staging = PgPool::connect(&pg_url(&format!("{source}_staging")))
@@ -183,7 +186,10 @@ async fn postgres_staging_is_created_refreshed_and_destroyed_with_safe_rewrites(
     let emails = "SELECT string_agg(user_email || user_pass || display_name, ',' ORDER BY \"ID\") FROM wp_users";
     let (a, b): (String, String) = (
         sqlx::query_scalar(emails).fetch_one(&prod).await.unwrap(),
-        sqlx::query_scalar(emails).fetch_one(&staging).await.unwrap(),
+        sqlx::query_scalar(emails)
+            .fetch_one(&staging)
+            .await
+            .unwrap(),
     );
     assert_eq!(a, b);
     let post: String = sqlx::query_scalar("SELECT post_content FROM wp_posts WHERE \"ID\" = 7")

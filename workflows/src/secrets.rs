@@ -164,10 +164,12 @@ mod tests {
 
     #[test]
     fn derived_keys_are_stable_per_key_and_purpose() {
-        let a = SecretBox::from_base64(&base64::engine::general_purpose::STANDARD.encode([7u8; 32]))
-            .unwrap();
-        let b = SecretBox::from_base64(&base64::engine::general_purpose::STANDARD.encode([8u8; 32]))
-            .unwrap();
+        let a =
+            SecretBox::from_base64(&base64::engine::general_purpose::STANDARD.encode([7u8; 32]))
+                .unwrap();
+        let b =
+            SecretBox::from_base64(&base64::engine::general_purpose::STANDARD.encode([8u8; 32]))
+                .unwrap();
         let k = |s: &SecretBox, p: &str| *s.derive_key(p).expose_secret();
         assert_eq!(k(&a, "anonymize"), k(&a.clone(), "anonymize"));
         assert_ne!(k(&a, "anonymize"), k(&a, "other"));

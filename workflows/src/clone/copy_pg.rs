@@ -152,10 +152,7 @@ pub async fn copy(
                             5.0 + 80.0 * done as f32 / total as f32,
                             &format!("copied {schema}.{table}"),
                         );
-                        Ok(TableReport::from_stats(
-                            format!("{schema}.{table}"),
-                            &stats,
-                        ))
+                        Ok(TableReport::from_stats(format!("{schema}.{table}"), &stats))
                     }
                 })
                 .await

@@ -91,8 +91,10 @@ mod tests {
 
     #[test]
     fn anonymize_options_are_checked() {
-        let ok = CloneSpec::parse(&json!({"action": "create", "site": "shop", "anonymize": true,
-            "keep_admin": "ops"}))
+        let ok = CloneSpec::parse(
+            &json!({"action": "create", "site": "shop", "anonymize": true,
+            "keep_admin": "ops"}),
+        )
         .unwrap();
         assert!(ok.anonymize);
         assert_eq!(ok.keep_admin.as_deref(), Some("ops"));

@@ -29,8 +29,20 @@ fn ser(s: &str) -> String {
 #[test]
 fn literals_are_replaced_inside_nested_serialized_values_with_lengths_fixed() {
     let rw = rewriter();
-    let inner = format!("a:2:{{{}{}{}{}}}", ser("to"), ser("Fan <fan@mail.test>"), ser("ip"), ser("81.2.69.142"));
-    let value = format!("a:2:{{{}{}{}{}}}", ser("inner"), ser(&inner), ser("home"), ser("https://example.com/x"));
+    let inner = format!(
+        "a:2:{{{}{}{}{}}}",
+        ser("to"),
+        ser("Fan <fan@mail.test>"),
+        ser("ip"),
+        ser("81.2.69.142")
+    );
+    let value = format!(
+        "a:2:{{{}{}{}{}}}",
+        ser("inner"),
+        ser(&inner),
+        ser("home"),
+        ser("https://example.com/x")
+    );
     let out = rw.rewrite_value(value.as_bytes());
     assert_eq!((out.replacements, out.literal_replacements), (1, 2));
     let expected_inner = format!(
@@ -49,14 +61,18 @@ fn literals_are_replaced_inside_nested_serialized_values_with_lengths_fixed() {
     );
     assert_eq!(String::from_utf8(out.value.into_owned()).unwrap(), expected);
 
-    let json = r#"{"email":"FAN@mail.test","site":"https:\/\/example.com","other":"jimfan@mail.test"}"#;
+    let json =
+        r#"{"email":"FAN@mail.test","site":"https:\/\/example.com","other":"jimfan@mail.test"}"#;
     let out = rw.rewrite_value(json.as_bytes());
     assert_eq!(
         String::from_utf8(out.value.into_owned()).unwrap(),
         r#"{"email":"user-1@example.invalid","site":"https:\/\/staging.example.com","other":"jimfan@mail.test"}"#
     );
     let plain = Rewriter::new(&[], Options::default());
-    assert!(!plain.may_contain_match(b"fan@mail.test"), "no literals, no work");
+    assert!(
+        !plain.may_contain_match(b"fan@mail.test"),
+        "no literals, no work"
+    );
 }
 
 /// Replaces column `email` of table `*_people` with `x`, unless `keep` is 1.
@@ -104,17 +120,29 @@ fn pg_copy_applies_the_row_map_before_the_rewriter() {
                  COPY public.wp_other (id, email, keep) FROM stdin;\n\
                  1\tfan@mail.test\t0\n\
                  \\.\n";
-    let (rw, policy) = (rewriter(), Policy::wordpress().skip_rows("_people", "id", ["1"]));
+    let (rw, policy) = (
+        rewriter(),
+        Policy::wordpress().skip_rows("_people", "id", ["1"]),
+    );
     let mut out = Vec::new();
     let stats = PgCopyRewriter::new(&rw, &policy)
         .with_row_map(&People)
         .run(input.as_bytes(), &mut out)
         .unwrap();
     let out = String::from_utf8(out).unwrap();
-    assert!(out.contains("1\tx\\ty'z\t0\tsee fan@mail.test\n"), "protected row: mapped, not rewritten: {out}");
-    assert!(out.contains("2\tuser-1@example.invalid\t1\tplain\n"), "{out}");
+    assert!(
+        out.contains("1\tx\\ty'z\t0\tsee fan@mail.test\n"),
+        "protected row: mapped, not rewritten: {out}"
+    );
+    assert!(
+        out.contains("2\tuser-1@example.invalid\t1\tplain\n"),
+        "{out}"
+    );
     assert!(out.contains("3\t\\N\t0\tplain\n"), "{out}");
-    assert!(out.contains("1\tuser-1@example.invalid\t0\n"), "other tables: literals only: {out}");
+    assert!(
+        out.contains("1\tuser-1@example.invalid\t0\n"),
+        "other tables: literals only: {out}"
+    );
     assert_eq!(stats.mapped["public.wp_people"]["people.email"], 1);
     assert_eq!(stats.tables["public.wp_people"].values_mapped, 1);
     assert_eq!(stats.total().literal_replacements, 2);

@@ -41,15 +41,16 @@ impl Boundary {
             Boundary::Email => {
                 let local = |b: u8| b.is_ascii_alphanumeric() || b"._%+-".contains(&b);
                 let domain = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
-                !before.is_some_and(local)
-                    && !after.is_some_and(domain)
-                    && !(after == Some(b'.') && after2.is_some_and(|b| b.is_ascii_alphanumeric()))
+                let longer_domain =
+                    after == Some(b'.') && after2.is_some_and(|b| b.is_ascii_alphanumeric());
+                let glued = before.is_some_and(local) || after.is_some_and(domain);
+                !(glued || longer_domain)
             }
             Boundary::Number => {
-                !digit(before)
-                    && !digit(after)
-                    && !(before == Some(b'.') && digit(before2))
-                    && !(after == Some(b'.') && digit(after2))
+                let glued = digit(before) || digit(after);
+                let dotted = (before == Some(b'.') && digit(before2))
+                    || (after == Some(b'.') && digit(after2));
+                !(glued || dotted)
             }
             Boundary::Hex => {
                 let hex = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
@@ -176,12 +177,23 @@ mod tests {
         let l = literals(&[("bob@x.test", "u1@example.invalid", Boundary::Email)]);
         assert_eq!(
             replace(&l, "mail BOB@X.test, or <bob@x.test>."),
-            ("mail u1@example.invalid, or <u1@example.invalid>.".into(), 2)
+            (
+                "mail u1@example.invalid, or <u1@example.invalid>.".into(),
+                2
+            )
         );
-        for untouched in ["jimbob@x.test", "bob@x.testing", "bob@x.test.au", "bob@x.test-2"] {
+        for untouched in [
+            "jimbob@x.test",
+            "bob@x.testing",
+            "bob@x.test.au",
+            "bob@x.test-2",
+        ] {
             assert_eq!(replace(&l, untouched), (untouched.into(), 0), "{untouched}");
         }
-        assert!(l.has_candidate(b"jimbob@x.test"), "a candidate, rejected later");
+        assert!(
+            l.has_candidate(b"jimbob@x.test"),
+            "a candidate, rejected later"
+        );
         assert!(!l.has_candidate(b"nothing here"));
     }
 
@@ -193,11 +205,11 @@ mod tests {
             ("2a02:8071::1", "2001:db8::7", Boundary::Hex),
         ]);
         assert_eq!(
-            replace(&l, "ip 81.2.69.142. by zebulon quartermaine; v6 2a02:8071::1"),
-            (
-                "ip 192.0.2.7. by Kavoru Tesima; v6 2001:db8::7".into(),
-                3
-            )
+            replace(
+                &l,
+                "ip 81.2.69.142. by zebulon quartermaine; v6 2a02:8071::1"
+            ),
+            ("ip 192.0.2.7. by Kavoru Tesima; v6 2001:db8::7".into(), 3)
         );
         for untouched in [
             "181.2.69.142",

@@ -178,9 +178,8 @@ impl<R: BufRead, W: Write> Session<'_, R, W> {
             _ => None,
         };
         loop {
-            let may_match = map.is_some()
-                || self.rewriter.may_contain_match(stmt)
-                || has_identity_escape(stmt);
+            let may_match =
+                map.is_some() || self.rewriter.may_contain_match(stmt) || has_identity_escape(stmt);
             let plan = if may_match {
                 self.policy.plan(&header.table, columns.as_deref())?
             } else {

@@ -88,7 +88,10 @@ impl Rewriter {
     /// this is false, [`Rewriter::rewrite_value`] would return the input unchanged.
     pub fn may_contain_match(&self, bytes: &[u8]) -> bool {
         self.matcher.has_candidate(bytes)
-            || self.literals.as_ref().is_some_and(|l| l.has_candidate(bytes))
+            || self
+                .literals
+                .as_ref()
+                .is_some_and(|l| l.has_candidate(bytes))
     }
 
     /// Rewrites one value (its real bytes, not dump-escaped).

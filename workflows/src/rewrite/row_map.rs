@@ -22,11 +22,7 @@ pub trait RowMap: Send + Sync {
 pub trait TableMap: Send {
     /// Pushes the replacements for one row. `field(i)` returns the value of column `i`
     /// (unescaped bytes, or the literal text of a number) or `None` for NULL.
-    fn map_row(
-        &self,
-        field: &mut dyn FnMut(usize) -> Option<Vec<u8>>,
-        out: &mut Vec<Replacement>,
-    );
+    fn map_row(&self, field: &mut dyn FnMut(usize) -> Option<Vec<u8>>, out: &mut Vec<Replacement>);
 }
 
 /// A new value for one field.

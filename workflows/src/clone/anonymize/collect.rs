@@ -110,7 +110,10 @@ impl Reader {
     }
 
     /// Rows of two text columns.
-    async fn pairs(&mut self, sql: &str) -> Result<Vec<(Option<String>, Option<String>)>, StepError> {
+    async fn pairs(
+        &mut self,
+        sql: &str,
+    ) -> Result<Vec<(Option<String>, Option<String>)>, StepError> {
         match self {
             Reader::Pg(conn) => sqlx::query_as(sql)
                 .fetch_all(&mut *conn)
@@ -234,7 +237,10 @@ async fn administrators(
     tables: &[(String, String)],
     prefix: &str,
 ) -> Result<Vec<KeptAdmin>, StepError> {
-    if !prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+    if !prefix
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
         return Err(StepError::Permanent(format!(
             "table prefix {prefix:?} is not supported"
         )));
@@ -258,7 +264,11 @@ async fn administrators(
         return Ok(Vec::new());
     };
     let (id, login) = (reader.ident(id), reader.ident(login));
-    let (user_id, key, value) = (reader.ident(user_id), reader.ident(key), reader.ident(value));
+    let (user_id, key, value) = (
+        reader.ident(user_id),
+        reader.ident(key),
+        reader.ident(value),
+    );
     let sql = format!(
         "SELECT {}, {} FROM {} u JOIN {} m ON m.{user_id} = u.{id} \
          WHERE m.{key} = '{prefix}capabilities' AND m.{value} LIKE '%\"administrator\"%'",
@@ -321,14 +331,38 @@ mod tests {
     #[test]
     fn the_kept_admin_is_the_wanted_one_or_the_lowest_id() {
         let admins = vec![
-            KeptAdmin { id: 3, login: "ops".into() },
-            KeptAdmin { id: 7, login: "dev".into() },
+            KeptAdmin {
+                id: 3,
+                login: "ops".into(),
+            },
+            KeptAdmin {
+                id: 7,
+                login: "dev".into(),
+            },
         ];
         assert_eq!(choose_admin(&admins, None, None).unwrap().unwrap().id, 3);
-        assert_eq!(choose_admin(&admins, Some("dev"), None).unwrap().unwrap().id, 7);
-        assert_eq!(choose_admin(&admins, Some("ops"), Some(7)).unwrap().unwrap().id, 7);
-        assert!(matches!(choose_admin(&admins, Some("nobody"), None), Err(StepError::Permanent(_))));
-        assert!(matches!(choose_admin(&admins, None, Some(9)), Err(StepError::Permanent(_))));
+        assert_eq!(
+            choose_admin(&admins, Some("dev"), None)
+                .unwrap()
+                .unwrap()
+                .id,
+            7
+        );
+        assert_eq!(
+            choose_admin(&admins, Some("ops"), Some(7))
+                .unwrap()
+                .unwrap()
+                .id,
+            7
+        );
+        assert!(matches!(
+            choose_admin(&admins, Some("nobody"), None),
+            Err(StepError::Permanent(_))
+        ));
+        assert!(matches!(
+            choose_admin(&admins, None, Some(9)),
+            Err(StepError::Permanent(_))
+        ));
         assert!(choose_admin(&[], None, None).unwrap().is_none());
     }
 

@@ -31,7 +31,11 @@ pub fn build(collected: &Collected, faker: &Faker) -> Result<Literals, RewriteEr
     for email in &collected.emails {
         let fake = faker.email(email);
         add(email, &fake, Boundary::Email);
-        add(&email.replace('@', "%40"), &fake.replace('@', "%40"), Boundary::Email);
+        add(
+            &email.replace('@', "%40"),
+            &fake.replace('@', "%40"),
+            Boundary::Email,
+        );
     }
     for ip in &collected.ips {
         let boundary = if ip.contains(':') {
@@ -71,10 +75,16 @@ mod tests {
         literals.replace_into(text.as_bytes(), &mut out);
         let out = String::from_utf8(out).unwrap();
         let fake = faker.email("fan@mail.test");
-        assert!(out.starts_with(&format!("{fake} {}", fake.replace('@', "%40"))), "{out}");
+        assert!(
+            out.starts_with(&format!("{fake} {}", fake.replace('@', "%40"))),
+            "{out}"
+        );
         assert!(out.contains(&faker.ip("81.2.69.142")));
         assert!(out.contains(&faker.name("Zebulon Quartermaine")));
         assert!(out.contains(" Zebulon O"), "single words stay: {out}");
-        assert!(literals.has_candidate(b"Se\xc3\xa1n O\\'Brien"), "escaped spelling");
+        assert!(
+            literals.has_candidate(b"Se\xc3\xa1n O\\'Brien"),
+            "escaped spelling"
+        );
     }
 }

@@ -133,7 +133,10 @@ impl Faker {
             Fake::City => self.word("city", &normalize(value)),
             Fake::Postcode => {
                 let d = self.digest("postcode", normalize(value).as_bytes());
-                format!("{:05}", u32::from_be_bytes([d[0], d[1], d[2], d[3]]) % 100_000)
+                format!(
+                    "{:05}",
+                    u32::from_be_bytes([d[0], d[1], d[2], d[3]]) % 100_000
+                )
             }
             Fake::UserAgent => USER_AGENT.to_string(),
             Fake::Redact => format!(

@@ -121,10 +121,15 @@ impl Anonymization {
                     names: collected.names.len(),
                     in_text_pairs: prepared.1,
                     fingerprint: self.faker.fingerprint(
-                        [&collected.emails, &collected.ips, &collected.phones, &collected.names]
-                            .into_iter()
-                            .flatten()
-                            .map(String::as_str),
+                        [
+                            &collected.emails,
+                            &collected.ips,
+                            &collected.phones,
+                            &collected.names,
+                        ]
+                        .into_iter()
+                        .flatten()
+                        .map(String::as_str),
                     ),
                     administrators: collected.administrators.len(),
                     kept_admin_id: kept.map(|k| k.id),
@@ -151,9 +156,7 @@ impl Anonymization {
         })?;
         self.ready
             .get_or_try_init(|| async {
-                let (collected, kept) = self
-                    .gather(snapshot, Some(report.kept_admin_id))
-                    .await?;
+                let (collected, kept) = self.gather(snapshot, Some(report.kept_admin_id)).await?;
                 Ok(Arc::new(self.prepare(&collected, kept)?.0))
             })
             .await
@@ -201,11 +204,9 @@ impl Anonymization {
         let kept = match pinned {
             Some(None) => None,
             Some(Some(id)) => collect::choose_admin(&collected.administrators, None, Some(id))?,
-            None => collect::choose_admin(
-                &collected.administrators,
-                self.keep_admin.as_deref(),
-                None,
-            )?,
+            None => {
+                collect::choose_admin(&collected.administrators, self.keep_admin.as_deref(), None)?
+            }
         };
         Ok((collected, kept))
     }

@@ -52,13 +52,25 @@ const USERS: &[ColumnRule] = &[
     ("user_email", Fake::Email, "users.user_email"),
     ("user_url", Fake::Url, "users.user_url"),
     ("display_name", Fake::Name, "users.display_name"),
-    ("user_activation_key", Fake::Clear, "users.user_activation_key"),
+    (
+        "user_activation_key",
+        Fake::Clear,
+        "users.user_activation_key",
+    ),
     ("user_pass", Fake::Password, "users.user_pass"),
 ];
 const COMMENTS: &[ColumnRule] = &[
     ("comment_author", Fake::Name, "comments.comment_author"),
-    ("comment_author_email", Fake::Email, "comments.comment_author_email"),
-    ("comment_author_url", Fake::Url, "comments.comment_author_url"),
+    (
+        "comment_author_email",
+        Fake::Email,
+        "comments.comment_author_email",
+    ),
+    (
+        "comment_author_url",
+        Fake::Url,
+        "comments.comment_author_url",
+    ),
     ("comment_author_IP", Fake::Ip, "comments.comment_author_IP"),
     ("comment_agent", Fake::UserAgent, "comments.comment_agent"),
 ];
@@ -158,7 +170,13 @@ impl TableKind {
                 "nickname" => Some((Fake::Name, "usermeta.nickname")),
                 "description" => Some((Fake::Clear, "usermeta.description")),
                 "session_tokens" => Some((Fake::EmptyArray, "usermeta.session_tokens")),
-                _ => address_meta(key, "billing_", "shipping_", "usermeta.billing_*", "usermeta.shipping_*"),
+                _ => address_meta(
+                    key,
+                    "billing_",
+                    "shipping_",
+                    "usermeta.billing_*",
+                    "usermeta.shipping_*",
+                ),
             },
             TableKind::Postmeta | TableKind::WcOrdersMeta => {
                 let (ip, agent, billing, shipping) = if self == TableKind::Postmeta {
@@ -255,9 +273,7 @@ impl RowMap for Anonymizer {
             .iter()
             .filter_map(|(column, fake, label)| Some((index(column)?, *fake, *label)))
             .collect();
-        let meta = kind
-            .meta()
-            .and_then(|(k, v)| Some((index(k)?, index(v)?)));
+        let meta = kind.meta().and_then(|(k, v)| Some((index(k)?, index(v)?)));
         if rules.is_empty() && meta.is_none() {
             return None;
         }
@@ -310,15 +326,12 @@ impl WpTableMap {
 }
 
 impl TableMap for WpTableMap {
-    fn map_row(
-        &self,
-        field: &mut dyn FnMut(usize) -> Option<Vec<u8>>,
-        out: &mut Vec<Replacement>,
-    ) {
+    fn map_row(&self, field: &mut dyn FnMut(usize) -> Option<Vec<u8>>, out: &mut Vec<Replacement>) {
         let kept_row = match (&self.kept, self.id) {
-            (Some(kept), Some(id)) => field(id)
-                .and_then(|v| std::str::from_utf8(&v).ok()?.trim().parse::<i64>().ok())
-                == Some(kept.id),
+            (Some(kept), Some(id)) => {
+                field(id).and_then(|v| std::str::from_utf8(&v).ok()?.trim().parse::<i64>().ok())
+                    == Some(kept.id)
+            }
             _ => false,
         };
         for &(column, fake, location) in &self.rules {
@@ -372,7 +385,12 @@ mod tests {
         )
     }
 
-    fn map(a: &Anonymizer, table: &str, cols: &[&str], row: &[Option<&str>]) -> Vec<(usize, String)> {
+    fn map(
+        a: &Anonymizer,
+        table: &str,
+        cols: &[&str],
+        row: &[Option<&str>],
+    ) -> Vec<(usize, String)> {
         let cols: Vec<String> = cols.iter().map(|c| c.to_string()).collect();
         let Some(m) = a.table(table, &cols) else {
             return Vec::new();
@@ -389,7 +407,10 @@ mod tests {
         assert_eq!(TableKind::of("wp_users"), Some(TableKind::Users));
         assert_eq!(TableKind::of("wp_2_comments"), Some(TableKind::Comments));
         assert_eq!(TableKind::of("wp_usermeta"), Some(TableKind::Usermeta));
-        assert_eq!(TableKind::of("wp_wc_orders_meta"), Some(TableKind::WcOrdersMeta));
+        assert_eq!(
+            TableKind::of("wp_wc_orders_meta"),
+            Some(TableKind::WcOrdersMeta)
+        );
         assert_eq!(TableKind::of("wp_wc_orders"), Some(TableKind::WcOrders));
         assert_eq!(TableKind::of("wp_commentmeta"), None);
         assert_eq!(TableKind::of("wp_posts"), None);
@@ -399,9 +420,31 @@ mod tests {
     fn the_kept_admin_keeps_login_and_password_everyone_else_does_not() {
         let a = anonymizer();
         let cols = ["ID", "user_login", "user_pass", "user_email", "user_status"];
-        let admin = map(&a, "wp_users", &cols, &[Some("1"), Some("owner"), Some("$P$Badmin"), Some("owner@shop.test"), Some("0")]);
+        let admin = map(
+            &a,
+            "wp_users",
+            &cols,
+            &[
+                Some("1"),
+                Some("owner"),
+                Some("$P$Badmin"),
+                Some("owner@shop.test"),
+                Some("0"),
+            ],
+        );
         assert_eq!(admin.iter().map(|r| r.0).collect::<Vec<_>>(), vec![3]);
-        let mut user = map(&a, "wp_users", &cols, &[Some("2"), Some("fan"), Some("$P$Bfan"), Some("fan@mail.test"), Some("0")]);
+        let mut user = map(
+            &a,
+            "wp_users",
+            &cols,
+            &[
+                Some("2"),
+                Some("fan"),
+                Some("$P$Bfan"),
+                Some("fan@mail.test"),
+                Some("0"),
+            ],
+        );
         user.sort();
         assert_eq!(user.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 2, 3]);
         assert!(user[0].1.starts_with("user-"));
@@ -413,19 +456,78 @@ mod tests {
     fn meta_rows_are_selected_by_key() {
         let a = anonymizer();
         let cols = ["meta_id", "post_id", "meta_key", "meta_value"];
-        let email = map(&a, "wp_postmeta", &cols, &[Some("1"), Some("9"), Some("_billing_email"), Some("Fan@mail.test")]);
+        let email = map(
+            &a,
+            "wp_postmeta",
+            &cols,
+            &[
+                Some("1"),
+                Some("9"),
+                Some("_billing_email"),
+                Some("Fan@mail.test"),
+            ],
+        );
         assert_eq!(email, vec![(3, a.faker.email("fan@mail.test"))]);
-        for (key, value) in [("_billing_country", "DE"), ("_price", "10"), ("_billing_phone", "")] {
-            assert!(map(&a, "wp_postmeta", &cols, &[Some("1"), Some("9"), Some(key), Some(value)]).is_empty(), "{key}");
+        for (key, value) in [
+            ("_billing_country", "DE"),
+            ("_price", "10"),
+            ("_billing_phone", ""),
+        ] {
+            assert!(
+                map(
+                    &a,
+                    "wp_postmeta",
+                    &cols,
+                    &[Some("1"), Some("9"), Some(key), Some(value)]
+                )
+                .is_empty(),
+                "{key}"
+            );
         }
-        let index = map(&a, "wp_postmeta", &cols, &[Some("1"), Some("9"), Some("_billing_address_index"), Some("Fan Example 1 Road")]);
+        let index = map(
+            &a,
+            "wp_postmeta",
+            &cols,
+            &[
+                Some("1"),
+                Some("9"),
+                Some("_billing_address_index"),
+                Some("Fan Example 1 Road"),
+            ],
+        );
         assert!(index[0].1.starts_with("anonymized-"));
         let opts = ["option_id", "option_name", "option_value", "autoload"];
-        let admin = map(&a, "wp_options", &opts, &[Some("1"), Some("admin_email"), Some("owner@shop.test"), Some("yes")]);
+        let admin = map(
+            &a,
+            "wp_options",
+            &opts,
+            &[
+                Some("1"),
+                Some("admin_email"),
+                Some("owner@shop.test"),
+                Some("yes"),
+            ],
+        );
         assert_eq!(admin, vec![(2, a.faker.email("owner@shop.test"))]);
-        assert!(map(&a, "wp_options", &opts, &[Some("1"), Some("blogname"), Some("Shop"), Some("yes")]).is_empty());
+        assert!(map(
+            &a,
+            "wp_options",
+            &opts,
+            &[Some("1"), Some("blogname"), Some("Shop"), Some("yes")]
+        )
+        .is_empty());
         let meta = ["umeta_id", "user_id", "meta_key", "meta_value"];
-        let tokens = map(&a, "wp_usermeta", &meta, &[Some("1"), Some("1"), Some("session_tokens"), Some("a:1:{s:1:\"x\";i:1;}")]);
+        let tokens = map(
+            &a,
+            "wp_usermeta",
+            &meta,
+            &[
+                Some("1"),
+                Some("1"),
+                Some("session_tokens"),
+                Some("a:1:{s:1:\"x\";i:1;}"),
+            ],
+        );
         assert_eq!(tokens, vec![(3, "a:0:{}".to_string())]);
     }
 
@@ -433,9 +535,16 @@ mod tests {
     fn nulls_and_unknown_tables_are_left_alone() {
         let a = anonymizer();
         assert!(a.table("wp_posts", &["ID".into()]).is_none());
-        assert!(a.table("wp_users", &["ID".into(), "other".into()]).is_none());
+        assert!(a
+            .table("wp_users", &["ID".into(), "other".into()])
+            .is_none());
         let cols = ["comment_ID", "comment_author_IP", "comment_author_email"];
-        let out = map(&a, "wp_comments", &cols, &[Some("1"), None, Some("fan@mail.test")]);
+        let out = map(
+            &a,
+            "wp_comments",
+            &cols,
+            &[Some("1"), None, Some("fan@mail.test")],
+        );
         assert_eq!(out.len(), 1);
     }
 }
