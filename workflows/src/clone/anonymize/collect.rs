@@ -1,5 +1,5 @@
 //! Reading production's personal data before the copy: every e-mail, IP, phone number and name
-//! in the locations of [`super::rules`] (so they can be replaced inside any other value too), and
+//! in the locations of [`super::locations`] (so they can be replaced inside any other value too), and
 //! the administrators (to choose the one whose login survives).
 //!
 //! Read-only. On PostgreSQL it reads inside the copy's exported snapshot, so it sees exactly the
@@ -11,7 +11,8 @@ use sqlx::{Connection, PgConnection};
 use std::collections::BTreeSet;
 
 use super::fake::{phone_digits, Fake};
-use super::rules::{KeptAdmin, TableKind};
+use super::locations::TableKind;
+use super::map::KeptAdmin;
 use crate::clone::{mysql, postgres};
 use crate::sites::{DbEngine, DbUrl};
 use crate::StepError;

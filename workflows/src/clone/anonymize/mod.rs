@@ -9,7 +9,8 @@
 //!                                 ─► psql/mysql
 //! ```
 //!
-//! Files: [`rules`] (the WordPress/WooCommerce locations and what each becomes: the row map),
+//! Files: [`locations`] (where WordPress/WooCommerce keep personal data, what each becomes),
+//! [`map`] (the row map applying them),
 //! [`fake`] (the keyed mapping), [`collect`] (reading production), [`dictionary`] (the literal
 //! pairs for the rewriter).
 //!
@@ -30,7 +31,8 @@
 pub mod collect;
 pub mod dictionary;
 pub mod fake;
-pub mod rules;
+pub mod locations;
+pub mod map;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -45,7 +47,7 @@ use crate::sites::{DbUrl, Site};
 use crate::{Job, StepError};
 use collect::{Collected, Reader};
 use fake::Faker;
-use rules::{Anonymizer, KeptAdmin};
+use map::{Anonymizer, KeptAdmin};
 
 /// What the mapping key is derived for (changing it changes every fake).
 pub const KEY_PURPOSE: &str = "understudy/clone/anonymize/v1";
