@@ -36,7 +36,7 @@ fn run(command: &mut Command) -> String {
     String::from_utf8(out.stdout).expect("UTF-8 dump")
 }
 
-fn pg_dump(database: &str) -> String {
+pub fn pg_dump(database: &str) -> String {
     run(Command::new("pg_dump")
         .args([
             "--data-only",
@@ -57,7 +57,7 @@ fn mysqldump(database: &str) -> String {
 }
 
 /// Every personal value, lower-cased (a dump is searched case-insensitively).
-fn needles(p: &Personal) -> Vec<String> {
+pub fn needles(p: &Personal) -> Vec<String> {
     p.emails
         .iter()
         .map(String::as_str)
@@ -69,7 +69,7 @@ fn needles(p: &Personal) -> Vec<String> {
 }
 
 /// The personal values `text` still contains.
-fn leaks(text: &str, p: &Personal) -> Vec<String> {
+pub fn leaks(text: &str, p: &Personal) -> Vec<String> {
     let text = text.to_lowercase();
     needles(p)
         .into_iter()

@@ -2,6 +2,7 @@
 //! area; every test has its own database and RabbitMQ namespace, so they run in parallel.
 
 mod clone_anonymize;
+mod clone_anonymize_resume;
 mod clone_mysql;
 mod clone_pg;
 mod engine_basics;

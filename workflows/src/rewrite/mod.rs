@@ -1,5 +1,7 @@
 //! The clone's rewrite step: production URLs → staging URLs in a database dump, streaming and
-//! safe for PHP-serialized data.
+//! safe for PHP-serialized data; when anonymizing, also literal pairs (collected e-mails, IPs,
+//! names → fakes) through the same serialized-length fixing, and whole-field replacements by a
+//! row map (personal columns) in the dump adapters.
 //!
 //! ```text
 //! pg_dump   ──► PgCopyRewriter    ──► psql

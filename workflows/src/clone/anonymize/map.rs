@@ -16,7 +16,7 @@ pub struct KeptAdmin {
     pub login: String,
 }
 
-/// The anonymization's row map: every location above, with its fake.
+/// The anonymization's row map: every location of [`super::locations`], with its fake.
 #[derive(Debug)]
 pub struct Anonymizer {
     faker: Arc<Faker>,
