@@ -68,9 +68,9 @@ impl CloneSpec {
                 )));
             }
         }
-        if spec.anonymize && spec.action == Action::Destroy {
+        if spec.anonymize && !matches!(spec.action, Action::Create | Action::Refresh) {
             return Err(SpecError::new(
-                "clone: anonymize applies to create and refresh, not destroy",
+                "clone: anonymize applies to create and refresh only",
             ));
         }
         for name in &spec.keep_options {
