@@ -285,8 +285,23 @@ pub struct StagingArgs {
     /// Option names never rewritten (repeatable).
     #[arg(long = "keep-option")]
     pub keep_options: Vec<String>,
+    #[command(flatten)]
+    pub anonymize: AnonymizeArgs,
     #[arg(long)]
     pub json: bool,
+}
+
+/// Personal data on the copy (create and refresh).
+#[derive(ClapArgs, Clone, Default)]
+pub struct AnonymizeArgs {
+    /// Replace personal data (users, comments, orders, customers) with stable fakes; every
+    /// password becomes unusable except the kept administrator's.
+    #[arg(long)]
+    pub anonymize: bool,
+    /// With --anonymize: the administrator (login) who can still log in [default: the
+    /// administrator with the lowest user ID].
+    #[arg(long, value_name = "LOGIN", requires = "anonymize")]
+    pub keep_admin: Option<String>,
 }
 
 #[derive(ClapArgs)]
@@ -305,6 +320,8 @@ pub struct StagingRefreshArgs {
     pub parallel_tables: usize,
     #[arg(long = "keep-option")]
     pub keep_options: Vec<String>,
+    #[command(flatten)]
+    pub anonymize: AnonymizeArgs,
     #[arg(long)]
     pub json: bool,
 }

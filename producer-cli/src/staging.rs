@@ -10,7 +10,8 @@ use understudy_workflows::sites::registry::{self, RegistryError, SiteInput};
 use understudy_workflows::sites::{DbUrl, SiteError};
 
 use crate::cli::{
-    PromoteArgs, SiteAddArgs, SiteCommand, StagingArgs, StagingCommand, StagingRefreshArgs,
+    AnonymizeArgs, PromoteArgs, SiteAddArgs, SiteCommand, StagingArgs, StagingCommand,
+    StagingRefreshArgs,
 };
 use crate::commands::{check, pool, Failure, Outcome};
 use crate::{output, watch};
@@ -199,11 +200,16 @@ fn clone_message(
     site: &str,
     parallel_tables: usize,
     keep_options: &[String],
+    anonymize: &AnonymizeArgs,
 ) -> Result<JobMessage, Failure> {
-    clone_job(
-        json!({ "action": action, "site": site, "parallel_tables": parallel_tables, "keep_options": keep_options }),
-        site,
-    )
+    let mut spec = json!({ "action": action, "site": site, "parallel_tables": parallel_tables, "keep_options": keep_options });
+    if anonymize.anonymize {
+        spec["anonymize"] = json!(true);
+        if let Some(login) = &anonymize.keep_admin {
+            spec["keep_admin"] = json!(login);
+        }
+    }
+    clone_job(spec, site)
 }
 
 /// A clone job for `site`, checked as a worker would check it.
@@ -214,16 +220,18 @@ fn clone_job(spec: serde_json::Value, site: &str) -> Result<JobMessage, Failure>
     Ok(message)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn enqueue_one(
     settings: &Settings,
     action: &str,
     site: &str,
     parallel: usize,
     keep: &[String],
+    anonymize: &AnonymizeArgs,
     wait: bool,
     json: bool,
 ) -> Outcome {
-    let message = clone_message(action, site, parallel, keep)?;
+    let message = clone_message(action, site, parallel, keep, anonymize)?;
     enqueue_message(settings, site, message, wait, json).await
 }
 
@@ -258,6 +266,7 @@ pub async fn staging(settings: &Settings, command: StagingCommand) -> Outcome {
             wait,
             parallel_tables,
             keep_options,
+            anonymize,
             json,
         }) => {
             enqueue_one(
@@ -266,6 +275,7 @@ pub async fn staging(settings: &Settings, command: StagingCommand) -> Outcome {
                 &site,
                 parallel_tables,
                 &keep_options,
+                &anonymize,
                 wait,
                 json,
             )
@@ -276,14 +286,22 @@ pub async fn staging(settings: &Settings, command: StagingCommand) -> Outcome {
             wait,
             parallel_tables,
             keep_options,
+            anonymize,
             json,
         }) => {
+            if anonymize.anonymize {
+                return Err(Failure::Input(
+                    "--anonymize applies to `staging create` and `staging refresh`, not destroy"
+                        .into(),
+                ));
+            }
             enqueue_one(
                 settings,
                 "destroy",
                 &site,
                 parallel_tables,
                 &keep_options,
+                &anonymize,
                 wait,
                 json,
             )
@@ -335,6 +353,7 @@ async fn refresh(settings: &Settings, args: StagingRefreshArgs) -> Outcome {
             site,
             args.parallel_tables,
             &args.keep_options,
+            &args.anonymize,
             args.wait,
             args.json,
         )
@@ -356,6 +375,7 @@ async fn refresh(settings: &Settings, args: StagingRefreshArgs) -> Outcome {
             &site.name,
             args.parallel_tables,
             &args.keep_options,
+            &args.anonymize,
         )?;
         let (id, message) = Outgoing::job(message, Priority::Bulk);
         ids.push(id);

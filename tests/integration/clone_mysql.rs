@@ -5,11 +5,12 @@ use std::process::{Command, Stdio};
 use understudy_tests::wordpress_fixture::{look_alikes, mysql_sql};
 use understudy_tests::{last_json, php_rejects, TestEnv};
 
-fn my_url(database: &str) -> String {
+pub fn my_url(database: &str) -> String {
     format!("mysql://understudy:understudy@127.0.0.1:3306/{database}")
 }
 
-struct Scratch(String);
+/// The source and staging databases of a test, dropped on drop.
+pub struct Scratch(pub String);
 
 impl Drop for Scratch {
     fn drop(&mut self) {
@@ -29,7 +30,7 @@ impl Drop for Scratch {
     }
 }
 
-fn mysql_exec(database: Option<&str>, sql: &str) {
+pub fn mysql_exec(database: Option<&str>, sql: &str) {
     use std::io::Write;
     let mut args = vec!["-h", "127.0.0.1", "-u", "understudy"];
     if let Some(db) = database {

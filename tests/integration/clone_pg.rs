@@ -141,6 +141,10 @@ async fn postgres_staging_is_created_refreshed_and_destroyed_with_safe_rewrites(
         result["malformed"], 1,
         "the one broken serialized option is counted: {result}"
     );
+    assert!(
+        result.get("anonymization").is_none(),
+        "not asked for: {result}"
+    );
 
     let prod = PgPool::connect(&pg_url(&source)).await.unwrap();
     let staging = PgPool::connect(&pg_url(&format!("{source}_staging")))
@@ -178,7 +182,16 @@ async fn postgres_staging_is_created_refreshed_and_destroyed_with_safe_rewrites(
         "production URLs left: {:?}",
         &leftovers[..leftovers.len().min(3)]
     );
-    // ...and nothing else was touched.
+    // ...and nothing else was touched (no anonymization unless asked for).
+    let emails = "SELECT string_agg(user_email || user_pass || display_name, ',' ORDER BY \"ID\") FROM wp_users";
+    let (a, b): (String, String) = (
+        sqlx::query_scalar(emails).fetch_one(&prod).await.unwrap(),
+        sqlx::query_scalar(emails)
+            .fetch_one(&staging)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(a, b);
     let post: String = sqlx::query_scalar("SELECT post_content FROM wp_posts WHERE \"ID\" = 7")
         .fetch_one(&staging)
         .await

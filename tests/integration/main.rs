@@ -1,6 +1,8 @@
 //! Integration tests against the real services. One test binary (one link) with a module per
 //! area; every test has its own database and RabbitMQ namespace, so they run in parallel.
 
+mod clone_anonymize;
+mod clone_anonymize_resume;
 mod clone_mysql;
 mod clone_pg;
 mod engine_basics;

@@ -10,6 +10,7 @@ use base64::Engine;
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use std::path::Path;
+use std::sync::Arc;
 
 const VERSION: u8 = 1;
 const NONCE_LEN: usize = 12;
@@ -36,6 +37,8 @@ pub enum SecretsError {
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: Aes256Gcm,
+    /// The key itself, only ever used as an HMAC key by [`SecretBox::derive_key`].
+    key: Arc<secrecy::SecretBox<[u8; 32]>>,
 }
 
 impl std::fmt::Debug for SecretBox {
@@ -51,7 +54,11 @@ impl SecretBox {
             .decode(key.trim())
             .map_err(|_| SecretsError::BadKey)?;
         let cipher = Aes256Gcm::new_from_slice(&bytes).map_err(|_| SecretsError::BadKey)?;
-        Ok(SecretBox { cipher })
+        let key: [u8; 32] = bytes.try_into().map_err(|_| SecretsError::BadKey)?;
+        Ok(SecretBox {
+            cipher,
+            key: Arc::new(secrecy::SecretBox::new(Box::new(key))),
+        })
     }
 
     /// From a key file (base64), creating it with a fresh random key (mode 0600) when missing.
@@ -71,6 +78,17 @@ impl SecretBox {
         }
         let text = std::fs::read_to_string(path).map_err(io)?;
         SecretBox::from_base64(&text)
+    }
+
+    /// A 32-byte key for one `purpose` (e.g. the anonymization mapping), derived from the secrets
+    /// key as HMAC-SHA256(key, purpose): stable for this installation, different per purpose, and
+    /// revealing nothing about the secrets key or the keys of other purposes.
+    pub fn derive_key(&self, purpose: &str) -> secrecy::SecretBox<[u8; 32]> {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(self.key.expose_secret())
+            .expect("HMAC accepts any key length");
+        mac.update(purpose.as_bytes());
+        secrecy::SecretBox::new(Box::new(mac.finalize().into_bytes().into()))
     }
 
     pub fn seal(&self, secret: &SecretString) -> Vec<u8> {
@@ -142,6 +160,21 @@ mod tests {
             Err(SecretsError::BadKey)
         ));
         assert!(!format!("{sbox:?}").contains(&key));
+    }
+
+    #[test]
+    fn derived_keys_are_stable_per_key_and_purpose() {
+        let a =
+            SecretBox::from_base64(&base64::engine::general_purpose::STANDARD.encode([7u8; 32]))
+                .unwrap();
+        let b =
+            SecretBox::from_base64(&base64::engine::general_purpose::STANDARD.encode([8u8; 32]))
+                .unwrap();
+        let k = |s: &SecretBox, p: &str| *s.derive_key(p).expose_secret();
+        assert_eq!(k(&a, "anonymize"), k(&a.clone(), "anonymize"));
+        assert_ne!(k(&a, "anonymize"), k(&a, "other"));
+        assert_ne!(k(&a, "anonymize"), k(&b, "anonymize"));
+        assert_ne!(k(&a, "anonymize"), [7u8; 32]);
     }
 
     #[test]

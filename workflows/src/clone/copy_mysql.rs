@@ -1,9 +1,11 @@
 //! The MySQL/MariaDB copy: one step per table, each `mysqldump <table> | rewrite | mysql`
-//! (the dump drops and recreates the table, so a resumed step starts clean), a few at a time.
+//! (the dump drops and recreates the table, so a resumed step starts clean), a few at a time;
+//! when anonymizing, `collect-personal-data` reads production first.
 
 use futures::{StreamExt, TryStreamExt};
 use std::sync::Arc;
 
+use super::anonymize::Anonymization;
 use super::copy_pg::{rewrite_error, stopped};
 use super::mysql::{self, Credentials};
 use super::plan::{self, Plan, TableReport};
@@ -24,6 +26,7 @@ pub async fn copy(
     spec: &CloneSpec,
     source: &DbUrl,
     incoming: &DbUrl,
+    anonymization: Option<&Anonymization>,
 ) -> Result<Vec<TableReport>, StepError> {
     job.step("create-database", |_run| async move {
         let admin = mysql::admin(incoming).await?;
@@ -35,6 +38,9 @@ pub async fn copy(
     })
     .await?;
 
+    if let Some(anonymization) = anonymization {
+        anonymization.collect_step(job, None).await?;
+    }
     let secrets_dir = job.resources().data_dir.join("run");
     let rewriter = Arc::new(plan::rewriter(site, plan)?);
     let policy = Arc::new(plan::policy(&spec.keep_options));
@@ -56,15 +62,24 @@ pub async fn copy(
                     let table = &table;
                     async move {
                         plan::check_table_name(table)?;
+                        let (rewriter, map) = match anonymization {
+                            Some(a) => {
+                                let p = a.prepared(None).await?;
+                                (p.rewriter.clone(), Some(p.map.clone()))
+                            }
+                            None => (rewriter, None),
+                        };
                         let from = Credentials::write(&secrets_dir, source)?;
                         let to = Credentials::write(&secrets_dir, incoming)?;
                         let stats = process::pipeline(
                             mysql::dump_table(&from, &source.database, table),
                             mysql::load(&to, &incoming.database),
                             move |input, output| {
-                                MysqlDumpRewriter::new(&rewriter, &policy)
-                                    .run(input, output)
-                                    .map_err(rewrite_error)
+                                let mut adapter = MysqlDumpRewriter::new(&rewriter, &policy);
+                                if let Some(map) = &map {
+                                    adapter = adapter.with_row_map(map.as_ref());
+                                }
+                                adapter.run(input, output).map_err(rewrite_error)
                             },
                             run.cancellation(),
                         )
@@ -76,14 +91,7 @@ pub async fn copy(
                             5.0 + 83.0 * done as f32 / total as f32,
                             &format!("copied {table}"),
                         );
-                        let t = stats.total();
-                        Ok(TableReport {
-                            table: table.clone(),
-                            rows: t.rows,
-                            values_changed: t.values_changed,
-                            replacements: t.replacements,
-                            malformed: t.malformed,
-                        })
+                        Ok(TableReport::from_stats(table.clone(), &stats))
                     }
                 })
                 .await

@@ -1,12 +1,14 @@
 //! The PostgreSQL copy: schema without indexes, then every table through the rewriter (one step
 //! per table, a few at a time, all in one exported snapshot), then indexes and sequences.
 //! Every step can run again after a crash: the schema step recreates the incoming database, a
-//! table step empties its table first, the index step notices it already ran.
+//! table step empties its table first, the index step notices it already ran. When anonymizing,
+//! `collect-personal-data` reads production inside the same snapshot as the table dumps.
 
 use futures::{StreamExt, TryStreamExt};
 use sqlx::{Connection, PgConnection};
 use std::sync::Arc;
 
+use super::anonymize::Anonymization;
 use super::plan::{self, Plan, TableReport};
 use super::postgres;
 use super::process;
@@ -48,6 +50,7 @@ pub async fn copy(
     spec: &CloneSpec,
     source: &DbUrl,
     incoming: &DbUrl,
+    anonymization: Option<&Anonymization>,
 ) -> Result<Vec<TableReport>, StepError> {
     job.step("schema", |run| async move {
         let admin = postgres::admin(incoming).await?;
@@ -84,6 +87,11 @@ pub async fn copy(
         None
     };
     let snapshot_id = snapshot.as_ref().map(|(_, id)| id.clone());
+    if let Some(anonymization) = anonymization {
+        anonymization
+            .collect_step(job, snapshot_id.as_deref())
+            .await?;
+    }
     let rewriter = Arc::new(plan::rewriter(site, plan)?);
     let policy = Arc::new(plan::policy(&spec.keep_options));
     let target = postgres::connect(incoming).await?;
@@ -112,6 +120,13 @@ pub async fn copy(
                     let (schema, table) = (&schema, &table);
                     async move {
                         plan::check_table_name(table)?;
+                        let (rewriter, map) = match anonymization {
+                            Some(a) => {
+                                let p = a.prepared(snapshot.as_deref()).await?;
+                                (p.rewriter.clone(), Some(p.map.clone()))
+                            }
+                            None => (rewriter, None),
+                        };
                         let qualified = postgres::quote_table(schema, table);
                         postgres::truncate(&target, &qualified)
                             .await
@@ -121,9 +136,11 @@ pub async fn copy(
                             dump,
                             postgres::load(incoming),
                             move |input, output| {
-                                PgCopyRewriter::new(&rewriter, &policy)
-                                    .run(input, output)
-                                    .map_err(rewrite_error)
+                                let mut adapter = PgCopyRewriter::new(&rewriter, &policy);
+                                if let Some(map) = &map {
+                                    adapter = adapter.with_row_map(map.as_ref());
+                                }
+                                adapter.run(input, output).map_err(rewrite_error)
                             },
                             run.cancellation(),
                         )
@@ -135,14 +152,7 @@ pub async fn copy(
                             5.0 + 80.0 * done as f32 / total as f32,
                             &format!("copied {schema}.{table}"),
                         );
-                        let t = stats.total();
-                        Ok(TableReport {
-                            table: format!("{schema}.{table}"),
-                            rows: t.rows,
-                            values_changed: t.values_changed,
-                            replacements: t.replacements,
-                            malformed: t.malformed,
-                        })
+                        Ok(TableReport::from_stats(format!("{schema}.{table}"), &stats))
                     }
                 })
                 .await

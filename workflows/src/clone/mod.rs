@@ -1,15 +1,17 @@
 //! The `clone` kind: create, refresh or destroy a staging copy of a registered WordPress site.
 //!
 //! Create and refresh, as named steps:
-//! `validate` → (`schema` | `create-database`) → `copy:<table>`… → (`indexes`) → `harden` →
-//! `sync-uploads` → `swap` → `record`. The copy is built in an incoming database and an incoming
+//! `validate` → (`schema` | `create-database`) → (`collect-personal-data`, when anonymizing) →
+//! `copy:<table>`… → (`indexes`) → `harden` → `sync-uploads` → `swap` → `record`. The copy is built in an incoming database and an incoming
 //! uploads directory and only swapped in at the end, so a failed refresh leaves the previous
 //! staging intact and a failed create leaves nothing (compensation drops what it made).
 //!
 //! Files: [`spec`] (the job spec), [`plan`] (what validate decides, rewrite rules),
+//! [`anonymize`] (personal data replaced in the stream),
 //! [`process`] (external programs), [`postgres`] / [`copy_pg`], [`mysql`] / [`copy_mysql`],
 //! [`harden`], [`uploads`], [`environment`] (validate, swap, destroy).
 
+pub mod anonymize;
 pub mod copy_mysql;
 pub mod copy_pg;
 pub mod environment;
@@ -85,9 +87,17 @@ async fn clone_site(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
         });
     }
 
+    let anonymization = spec
+        .anonymize
+        .then(|| anonymize::Anonymization::new(job, &site, &plan, spec, &source));
+    let anon = anonymization.as_ref();
     let tables = match site.db_engine {
-        DbEngine::Postgres => copy_pg::copy(job, &site, &plan, spec, &source, &incoming).await?,
-        DbEngine::Mysql => copy_mysql::copy(job, &site, &plan, spec, &source, &incoming).await?,
+        DbEngine::Postgres => {
+            copy_pg::copy(job, &site, &plan, spec, &source, &incoming, anon).await?
+        }
+        DbEngine::Mysql => {
+            copy_mysql::copy(job, &site, &plan, spec, &source, &incoming, anon).await?
+        }
     };
 
     let hardening: harden::Hardening = job
@@ -164,7 +174,7 @@ async fn clone_site(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
     let totals = tables.iter().fold((0u64, 0u64, 0u64), |acc, t| {
         (acc.0 + t.rows, acc.1 + t.replacements, acc.2 + t.malformed)
     });
-    let report = json!({
+    let mut report = json!({
         "site": site.name,
         "action": spec.action,
         "staging_url": site.staging_url,
@@ -177,6 +187,9 @@ async fn clone_site(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
         "hardening": hardening,
         "uploads": uploads,
     });
+    if let Some(anonymization) = &anonymization {
+        report["anonymization"] = anonymization.summary(&tables);
+    }
     job.step("record", |run| {
         let (site, report) = (&site, &report);
         async move {

@@ -1,8 +1,9 @@
 //! What `validate` finds out and every later step relies on, plus the per-table report.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
-use crate::rewrite::{Options, Policy, Rewriter, Rule};
+use crate::rewrite::{DumpStats, Options, Policy, Rewriter, Rule};
 use crate::sites::Site;
 use crate::StepError;
 
@@ -34,6 +35,38 @@ pub struct TableReport {
     pub values_changed: u64,
     pub replacements: u64,
     pub malformed: u64,
+    /// Anonymization: collected values replaced inside other values.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub literal_replacements: u64,
+    /// Anonymization: personal fields replaced, per location (e.g. `users.user_email`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub anonymized: BTreeMap<String, u64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl TableReport {
+    /// The report of one table's copy from its dump statistics.
+    pub fn from_stats(table: String, stats: &DumpStats) -> TableReport {
+        let t = stats.total();
+        let mut anonymized = BTreeMap::new();
+        for locations in stats.mapped.values() {
+            for (location, n) in locations {
+                *anonymized.entry(location.clone()).or_default() += n;
+            }
+        }
+        TableReport {
+            table,
+            rows: t.rows,
+            values_changed: t.values_changed,
+            replacements: t.replacements,
+            malformed: t.malformed,
+            literal_replacements: t.literal_replacements,
+            anonymized,
+        }
+    }
 }
 
 /// Names we pass to dump tools and quote in SQL: letters, digits, `_`, `$`, `-`.

@@ -30,9 +30,13 @@ pub struct CloneSpec {
     /// A site registered with `understudy site add` (its credentials stay encrypted in the
     /// registry: nothing secret travels in the message).
     pub site: String,
-    /// Replace personal data (users, comments, orders) on the copy.
+    /// Replace personal data (users, comments, orders) on the copy (see `clone::anonymize`).
     #[serde(default)]
     pub anonymize: bool,
+    /// With `anonymize`: the administrator (login) whose login and password stay usable;
+    /// default the administrator with the lowest user ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_admin: Option<String>,
     /// Tables copied at once.
     #[serde(default = "default_parallel")]
     pub parallel_tables: usize,
@@ -69,9 +73,21 @@ impl CloneSpec {
         if !(1..=8).contains(&spec.parallel_tables) {
             return Err(SpecError::new("clone: parallel_tables must be 1..=8"));
         }
-        if spec.anonymize {
+        if let Some(login) = &spec.keep_admin {
+            if !spec.anonymize {
+                return Err(SpecError::new(
+                    "clone: keep_admin only makes sense with \"anonymize\": true",
+                ));
+            }
+            if login.is_empty() || login.len() > 60 || login.chars().any(char::is_control) {
+                return Err(SpecError::new(format!(
+                    "clone: keep_admin {login:?} is not a WordPress login"
+                )));
+            }
+        }
+        if spec.anonymize && !matches!(spec.action, Action::Create | Action::Refresh) {
             return Err(SpecError::new(
-                "clone: anonymize is not available yet in this version; run without it",
+                "clone: anonymize applies to create and refresh only",
             ));
         }
         if spec.action == Action::Restore && spec.backup.is_none() {
@@ -94,5 +110,31 @@ impl CloneSpec {
             }
         }
         Ok(spec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn anonymize_options_are_checked() {
+        let ok = CloneSpec::parse(
+            &json!({"action": "create", "site": "shop", "anonymize": true,
+            "keep_admin": "ops"}),
+        )
+        .unwrap();
+        assert!(ok.anonymize);
+        assert_eq!(ok.keep_admin.as_deref(), Some("ops"));
+        for bad in [
+            json!({"action": "create", "site": "shop", "keep_admin": "ops"}),
+            json!({"action": "create", "site": "shop", "anonymize": true, "keep_admin": ""}),
+            json!({"action": "destroy", "site": "shop", "anonymize": true}),
+        ] {
+            assert!(CloneSpec::parse(&bad).is_err(), "{bad}");
+        }
+        let plain = CloneSpec::parse(&json!({"action": "refresh", "site": "shop"})).unwrap();
+        assert!(!plain.anonymize && plain.keep_admin.is_none());
     }
 }

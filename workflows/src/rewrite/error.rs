@@ -36,6 +36,9 @@ pub enum RewriteError {
         /// The table.
         table: String,
     },
+    /// The literal pairs could not be compiled (too many or too long for the automaton).
+    #[error("cannot compile the literal replacements: {0}")]
+    Literals(String),
     /// The input ended inside a data block (the dump tool probably died).
     #[error("the dump ended inside the data of table {table}")]
     Truncated {

@@ -1,5 +1,7 @@
 //! The clone's rewrite step: production URLs → staging URLs in a database dump, streaming and
-//! safe for PHP-serialized data.
+//! safe for PHP-serialized data; when anonymizing, also literal pairs (collected e-mails, IPs,
+//! names → fakes) through the same serialized-length fixing, and whole-field replacements by a
+//! row map (personal columns) in the dump adapters.
 //!
 //! ```text
 //! pg_dump   ──► PgCopyRewriter    ──► psql
@@ -17,6 +19,9 @@
 //! - `url_match`: finding every rule's host fast (`memmem`) and writing the staging spelling.
 //! - `serialized`: the PHP `serialize()` grammar, parsed structurally, lengths fixed.
 //! - [`rewriter`]: one value in, [`Outcome`] out; the malformed policy.
+//! - [`literal`]: literal pairs (collected e-mails, IPs, names → fakes), boundary-checked, found
+//!   with one Aho-Corasick automaton; the rewriter applies them after the URL rules.
+//! - [`row_map`]: the hook for whole-field replacements decided per row (anonymized columns).
 //! - [`policy`]: columns and rows that are never rewritten.
 //! - [`stats`]: per-table counters returned by the adapters.
 //! - `pg_escape` / [`pg_copy`]: PostgreSQL COPY text escaping and the `pg_dump` adapter.
@@ -57,6 +62,7 @@
 //! `CREATE TABLE` in mysqldump's one-column-per-line layout.
 
 pub mod error;
+pub mod literal;
 pub mod mysql_dump;
 mod mysql_escape;
 mod mysql_insert;
@@ -65,6 +71,7 @@ pub mod pg_copy;
 mod pg_escape;
 pub mod policy;
 pub mod rewriter;
+pub mod row_map;
 pub mod rule;
 mod serialized;
 pub mod stats;
@@ -72,13 +79,17 @@ mod url_grammar;
 mod url_match;
 
 pub use error::RewriteError;
+pub use literal::{Boundary, Literals, LiteralsBuilder};
 pub use mysql_dump::MysqlDumpRewriter;
 pub use pg_copy::PgCopyRewriter;
 pub use policy::{ColumnSkip, Policy, RowSkip, TablePlan};
 pub use rewriter::{Outcome, Rewriter};
+pub use row_map::{Replacement, RowMap, TableMap};
 pub use rule::{Options, Origin, Rule, Scheme, SchemeMapping};
 pub use stats::{DumpStats, MalformedValue, TableStats, MALFORMED_SAMPLE_LIMIT};
 
+#[cfg(test)]
+mod anonymize_tests;
 #[cfg(test)]
 mod dump_tests;
 #[cfg(test)]

@@ -16,6 +16,7 @@ use super::mysql_insert::{parse_insert_header, rewrite_insert, InsertJob, ScanEr
 use super::mysql_syntax::{create_table_column, create_table_name};
 use super::policy::{Policy, TablePlan};
 use super::rewriter::Rewriter;
+use super::row_map::RowMap;
 use super::stats::{DumpStats, TableStats};
 
 /// Largest statement accumulated over several lines before giving up.
@@ -25,6 +26,7 @@ const MAX_STATEMENT_BYTES: usize = 1 << 30;
 pub struct MysqlDumpRewriter<'a> {
     rewriter: &'a Rewriter,
     policy: &'a Policy,
+    row_map: Option<&'a dyn RowMap>,
 }
 
 /// State of one run.
@@ -41,13 +43,24 @@ struct Session<'a, R, W: Write> {
     line_no: u64,
     rewriter: &'a Rewriter,
     policy: &'a Policy,
+    row_map: Option<&'a dyn RowMap>,
     scratch: Vec<u8>,
 }
 
 impl<'a> MysqlDumpRewriter<'a> {
     /// An adapter applying `rewriter` under `policy`.
     pub fn new(rewriter: &'a Rewriter, policy: &'a Policy) -> Self {
-        MysqlDumpRewriter { rewriter, policy }
+        MysqlDumpRewriter {
+            rewriter,
+            policy,
+            row_map: None,
+        }
+    }
+
+    /// Also applies `map`'s whole-field replacements (before the rewriter).
+    pub fn with_row_map(mut self, map: &'a dyn RowMap) -> Self {
+        self.row_map = Some(map);
+        self
     }
 
     /// Copies `input` to `output`, rewriting INSERT data; returns per-table statistics. Memory use
@@ -67,6 +80,7 @@ impl<'a> MysqlDumpRewriter<'a> {
             line_no: 0,
             rewriter: self.rewriter,
             policy: self.policy,
+            row_map: self.row_map,
             scratch: Vec::new(),
         };
         let mut line = Vec::with_capacity(1 << 16);
@@ -152,8 +166,20 @@ impl<R: BufRead, W: Write> Session<'_, R, W> {
             table: Some(header.table.clone()),
             reason,
         };
+        let map = match self.row_map {
+            Some(m) if m.wants(&header.table) => match columns.as_deref() {
+                Some(cols) => m.table(&header.table, cols),
+                None => {
+                    return Err(RewriteError::UnknownColumns {
+                        table: header.table.clone(),
+                    })
+                }
+            },
+            _ => None,
+        };
         loop {
-            let may_match = self.rewriter.may_contain_match(stmt) || has_identity_escape(stmt);
+            let may_match =
+                map.is_some() || self.rewriter.may_contain_match(stmt) || has_identity_escape(stmt);
             let plan = if may_match {
                 self.policy.plan(&header.table, columns.as_deref())?
             } else {
@@ -162,6 +188,7 @@ impl<R: BufRead, W: Write> Session<'_, R, W> {
             let job = InsertJob {
                 rewriter: self.rewriter,
                 plan: &plan,
+                map: map.as_deref(),
                 columns: columns.as_deref(),
                 may_match,
             };
@@ -176,6 +203,9 @@ impl<R: BufRead, W: Write> Session<'_, R, W> {
                         &res.malformed,
                         columns.as_deref(),
                     );
+                    for location in &res.mapped {
+                        self.stats.count_mapped(&header.table, location);
+                    }
                     if res.changed {
                         self.write(&scratch)
                     } else {

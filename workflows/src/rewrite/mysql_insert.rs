@@ -14,6 +14,7 @@ use super::mysql_escape::{decode, encode, has_identity_escape};
 use super::mysql_syntax::Cursor;
 use super::policy::TablePlan;
 use super::rewriter::Rewriter;
+use super::row_map::{replacement_for, Replacement, TableMap};
 use super::stats::TableStats;
 
 /// What the statement's head says.
@@ -111,6 +112,8 @@ pub(crate) fn parse_insert_header(stmt: &[u8]) -> Option<InsertHeader> {
 pub(crate) struct InsertJob<'a> {
     pub(crate) rewriter: &'a Rewriter,
     pub(crate) plan: &'a TablePlan,
+    /// Whole-field replacements for this table, if any.
+    pub(crate) map: Option<&'a dyn TableMap>,
     pub(crate) columns: Option<&'a [String]>,
     /// Whether any value may need rewriting; when false the tuples are only counted.
     pub(crate) may_match: bool,
@@ -122,6 +125,8 @@ pub(crate) struct InsertResult {
     pub(crate) counts: TableStats,
     /// `(row number within this statement, column index)` of malformed values.
     pub(crate) malformed: Vec<(u64, usize)>,
+    /// The location of every field the row map replaced.
+    pub(crate) mapped: Vec<std::borrow::Cow<'static, str>>,
     /// Whether `out` holds a rewritten statement (otherwise the input is to be written as is).
     pub(crate) changed: bool,
 }
@@ -141,6 +146,7 @@ pub(crate) fn rewrite_insert(
     };
     let mut items: Vec<(Item, Range<usize>)> = Vec::new();
     let mut value = Vec::new();
+    let mut mapped = Vec::new();
     let mut copied = 0;
     loop {
         p.ws();
@@ -168,9 +174,12 @@ pub(crate) fn rewrite_insert(
                 job,
                 &mut res,
                 row,
-                &mut value,
-                out,
-                &mut copied,
+                Buffers {
+                    value: &mut value,
+                    mapped: &mut mapped,
+                    out,
+                    copied: &mut copied,
+                },
             );
         }
         p.ws();
@@ -186,42 +195,79 @@ pub(crate) fn rewrite_insert(
     Ok(res)
 }
 
-/// Rewrites the string values of one row (unless the policy protects it).
-#[allow(clippy::too_many_arguments)]
+/// Reused buffers and the output position of one statement.
+struct Buffers<'b> {
+    value: &'b mut Vec<u8>,
+    mapped: &'b mut Vec<Replacement>,
+    out: &'b mut Vec<u8>,
+    /// Bytes of the statement before this index are in `out` (when it changed).
+    copied: &'b mut usize,
+}
+
+/// Applies the row map, then rewrites the string values of one row (unless the policy
+/// protects it).
 fn process_row(
     stmt: &[u8],
     items: &[(Item, Range<usize>)],
     job: &InsertJob<'_>,
     res: &mut InsertResult,
     row: u64,
-    value: &mut Vec<u8>,
-    out: &mut Vec<u8>,
-    copied: &mut usize,
+    buf: Buffers<'_>,
 ) {
+    let Buffers {
+        value,
+        mapped,
+        out,
+        copied,
+    } = buf;
+    let field = |i: usize| match &items.get(i)?.0 {
+        Item::Str { content, quote } => {
+            let mut v = Vec::new();
+            decode(&stmt[content.clone()], *quote, &mut v);
+            Some(v)
+        }
+        // Numbers as written; NULL is NULL.
+        Item::Other => {
+            let raw = &stmt[items[i].1.clone()];
+            (!raw.eq_ignore_ascii_case(b"NULL")).then(|| raw.to_vec())
+        }
+    };
+    mapped.clear();
+    if let Some(map) = job.map {
+        map.map_row(&mut { field }, mapped);
+    }
     let row_has_candidate = items.iter().any(|(item, _)| match item {
         Item::Str { content, .. } => needs_look(job.rewriter, &stmt[content.clone()]),
         Item::Other => false,
     });
-    if !row_has_candidate {
+    if !row_has_candidate && mapped.is_empty() {
         return;
     }
-    if job.plan.has_row_rules()
+    let skip_row = row_has_candidate
+        && job.plan.has_row_rules()
         && job.plan.skips_row(|i| match &items.get(i)?.0 {
-            Item::Str { content, quote } => {
-                let mut v = Vec::new();
-                decode(&stmt[content.clone()], *quote, &mut v);
-                Some(v)
-            }
+            Item::Str { .. } => field(i),
             Item::Other => None,
-        })
-    {
+        });
+    if skip_row {
         res.counts.rows_protected += 1;
-        return;
     }
     for (i, (item, _)) in items.iter().enumerate() {
         let Item::Str { content, quote } = item else {
             continue;
         };
+        if let Some(r) = replacement_for(mapped, i) {
+            out.extend_from_slice(&stmt[*copied..content.start]);
+            encode(&r.value, out);
+            *copied = content.end;
+            res.changed = true;
+            res.counts.values_mapped += 1;
+            res.mapped.push(r.location.clone());
+            continue;
+        }
+        if skip_row || !row_has_candidate {
+            continue;
+        }
         let raw = &stmt[content.clone()];
         if !needs_look(job.rewriter, raw) {
             continue;
@@ -247,6 +293,7 @@ fn process_row(
             res.changed = true;
             res.counts.values_changed += 1;
             res.counts.replacements += outcome.replacements as u64;
+            res.counts.literal_replacements += outcome.literal_replacements as u64;
         }
     }
 }

@@ -6,7 +6,7 @@
 //! block. Every other line (DDL, `SET`, comments, function bodies) passes through byte-for-byte;
 //! `INSERT` statements outside COPY blocks (`pg_dump --inserts`) are passed through and counted
 //! in [`DumpStats::statements_not_rewritten`]. A line without any candidate host is copied
-//! without being split into fields.
+//! without being split into fields, unless a [`RowMap`] applies to its table.
 
 use std::io::{BufRead, BufWriter, Write};
 use std::ops::Range;
@@ -17,12 +17,14 @@ use super::error::RewriteError;
 use super::pg_escape::{decode, encode, has_numeric_escape, NULL_FIELD};
 use super::policy::{Policy, TablePlan};
 use super::rewriter::Rewriter;
+use super::row_map::{replacement_for, Replacement, RowMap, TableMap};
 use super::stats::{DumpStats, TableStats};
 
 /// Rewrites the `COPY` data of a `pg_dump` plain-format stream.
 pub struct PgCopyRewriter<'a> {
     rewriter: &'a Rewriter,
     policy: &'a Policy,
+    row_map: Option<&'a dyn RowMap>,
 }
 
 /// The COPY block being read.
@@ -30,13 +32,24 @@ struct Block {
     table: String,
     columns: Vec<String>,
     plan: TablePlan,
+    map: Option<Box<dyn TableMap>>,
     counts: TableStats,
 }
 
 impl<'a> PgCopyRewriter<'a> {
     /// An adapter applying `rewriter` under `policy`.
     pub fn new(rewriter: &'a Rewriter, policy: &'a Policy) -> Self {
-        PgCopyRewriter { rewriter, policy }
+        PgCopyRewriter {
+            rewriter,
+            policy,
+            row_map: None,
+        }
+    }
+
+    /// Also applies `map`'s whole-field replacements (before the rewriter).
+    pub fn with_row_map(mut self, map: &'a dyn RowMap) -> Self {
+        self.row_map = Some(map);
+        self
     }
 
     /// Copies `input` to `output`, rewriting COPY data; returns per-table statistics. Memory use
@@ -107,10 +120,25 @@ impl<'a> PgCopyRewriter<'a> {
                 },
                 other => other,
             })?;
+        let map = match self.row_map {
+            Some(m) if m.wants(&name) => {
+                if columns.is_empty() {
+                    return Err(RewriteError::Syntax {
+                        line: line_no,
+                        table: Some(table),
+                        reason: "COPY without a column list, but the row map names this table"
+                            .into(),
+                    });
+                }
+                m.table(&name, &columns)
+            }
+            _ => None,
+        };
         Ok(Some(Block {
             table,
             columns,
             plan,
+            map,
             counts: TableStats::default(),
         }))
     }
@@ -129,7 +157,7 @@ impl<'a> PgCopyRewriter<'a> {
         // COPY accepts \n, \r\n (and \r) line ends; data CRs are always escaped as `\r`.
         let body = line.strip_suffix(b"\n").unwrap_or(line);
         let body = body.strip_suffix(b"\r").unwrap_or(body);
-        if !self.rewriter.may_contain_match(body) && !has_numeric_escape(body) {
+        if b.map.is_none() && !self.rewriter.may_contain_match(body) && !has_numeric_escape(body) {
             out.write_all(line)?;
             return Ok(line.len());
         }
@@ -151,18 +179,22 @@ impl<'a> PgCopyRewriter<'a> {
                 ),
             });
         }
-        if b.plan.has_row_rules() {
-            let fields = &s.fields;
-            let skip = b.plan.skips_row(|i| {
-                let raw = &body[fields.get(i)?.clone()];
-                (raw != NULL_FIELD).then(|| {
-                    let mut v = Vec::new();
-                    decode(raw, &mut v);
-                    v
-                })
-            });
-            if skip {
-                b.counts.rows_protected += 1;
+        let field = |i: usize| {
+            let raw = &body[s.fields.get(i)?.clone()];
+            (raw != NULL_FIELD).then(|| {
+                let mut v = Vec::new();
+                decode(raw, &mut v);
+                v
+            })
+        };
+        s.mapped.clear();
+        if let Some(map) = &b.map {
+            map.map_row(&mut { field }, &mut s.mapped);
+        }
+        let skip_row = b.plan.has_row_rules() && b.plan.skips_row(field);
+        if skip_row {
+            b.counts.rows_protected += 1;
+            if s.mapped.is_empty() {
                 out.write_all(line)?;
                 return Ok(line.len());
             }
@@ -171,6 +203,18 @@ impl<'a> PgCopyRewriter<'a> {
         let mut copied = 0;
         let mut changed = false;
         for (i, range) in s.fields.iter().enumerate() {
+            if let Some(r) = replacement_for(&s.mapped, i) {
+                s.line.extend_from_slice(&body[copied..range.start]);
+                encode(&r.value, &mut s.line);
+                copied = range.end;
+                changed = true;
+                b.counts.values_mapped += 1;
+                stats.count_mapped(&b.table, &r.location);
+                continue;
+            }
+            if skip_row {
+                continue;
+            }
             let raw = &body[range.clone()];
             if raw == NULL_FIELD
                 || (!self.rewriter.may_contain_match(raw) && !has_numeric_escape(raw))
@@ -199,6 +243,7 @@ impl<'a> PgCopyRewriter<'a> {
                 changed = true;
                 b.counts.values_changed += 1;
                 b.counts.replacements += outcome.replacements as u64;
+                b.counts.literal_replacements += outcome.literal_replacements as u64;
             }
         }
         if !changed {
@@ -215,6 +260,7 @@ impl<'a> PgCopyRewriter<'a> {
 #[derive(Default)]
 struct Scratch {
     fields: Vec<Range<usize>>,
+    mapped: Vec<Replacement>,
     value: Vec<u8>,
     line: Vec<u8>,
 }

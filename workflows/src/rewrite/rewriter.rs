@@ -3,13 +3,17 @@
 //! This file owns the decision of *how* a value is rewritten: a value that WordPress would treat
 //! as serialized (`is_serialized()`, strict) is rewritten structurally by `serialized`;
 //! any other value is text, in which complete serialized values embedded in the text are still
-//! rewritten structurally and the rest gets boundary-safe URL replacement. A value that claims to
-//! be serialized but does not parse is left exactly as it was and flagged malformed.
+//! rewritten structurally and the rest gets boundary-safe URL replacement, then the literal pairs
+//! ([`Literals`], when given). A value that claims to be serialized but does not parse is left
+//! exactly as it was and flagged malformed.
 
 use std::borrow::Cow;
+use std::ops::AddAssign;
+use std::sync::Arc;
 
 use memchr::memchr_iter;
 
+use super::literal::Literals;
 use super::rule::{Options, Rule};
 use super::serialized::{self, Malformed, MAX_DEPTH};
 use super::url_match::UrlMatcher;
@@ -21,6 +25,8 @@ pub struct Outcome<'a> {
     pub value: Cow<'a, [u8]>,
     /// How many URL occurrences were rewritten.
     pub replacements: usize,
+    /// How many literal pairs were replaced.
+    pub literal_replacements: usize,
     /// The value looked like PHP serialized data but was not well-formed; it was left unchanged.
     pub malformed: bool,
 }
@@ -32,11 +38,33 @@ impl Outcome<'_> {
     }
 }
 
-/// Rewrites production URLs to staging URLs in single values, serialization-safe.
+/// What one rewrite did: URL occurrences and literal pairs replaced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub(crate) urls: usize,
+    pub(crate) literals: usize,
+}
+
+impl Counts {
+    pub(crate) fn is_zero(self) -> bool {
+        self.urls == 0 && self.literals == 0
+    }
+}
+
+impl AddAssign for Counts {
+    fn add_assign(&mut self, other: Counts) {
+        self.urls += other.urls;
+        self.literals += other.literals;
+    }
+}
+
+/// Rewrites production URLs to staging URLs in single values, serialization-safe; optionally
+/// also replaces literal pairs ([`Rewriter::with_literals`]) with the same length fixing.
 ///
 /// Build it once per clone and share it (it is `Send + Sync`); it holds the compiled rules.
 pub struct Rewriter {
     matcher: UrlMatcher,
+    literals: Option<Arc<Literals>>,
 }
 
 impl Rewriter {
@@ -45,13 +73,25 @@ impl Rewriter {
     pub fn new(rules: &[Rule], options: Options) -> Rewriter {
         Rewriter {
             matcher: UrlMatcher::new(rules, options),
+            literals: None,
         }
     }
 
-    /// Cheap pre-check: whether `bytes` contain any rule's host at all. When this is false,
-    /// [`Rewriter::rewrite_value`] would return the input unchanged.
+    /// Also replaces `literals` in every value (after the URL rules, in text pieces and inside
+    /// serialized strings alike, lengths fixed). Empty literals change nothing.
+    pub fn with_literals(mut self, literals: Arc<Literals>) -> Rewriter {
+        self.literals = (!literals.is_empty()).then_some(literals);
+        self
+    }
+
+    /// Cheap pre-check: whether `bytes` contain any rule's host (or literal needle) at all. When
+    /// this is false, [`Rewriter::rewrite_value`] would return the input unchanged.
     pub fn may_contain_match(&self, bytes: &[u8]) -> bool {
         self.matcher.has_candidate(bytes)
+            || self
+                .literals
+                .as_ref()
+                .is_some_and(|l| l.has_candidate(bytes))
     }
 
     /// Rewrites one value (its real bytes, not dump-escaped).
@@ -68,6 +108,7 @@ impl Rewriter {
         let unchanged = |malformed| Outcome {
             value: Cow::Borrowed(input),
             replacements: 0,
+            literal_replacements: 0,
             malformed,
         };
         if !self.may_contain_match(input) {
@@ -75,10 +116,11 @@ impl Rewriter {
         }
         let mut out = Vec::with_capacity(input.len() + 64);
         match self.rewrite_into(input, &mut out, 0) {
-            Ok(0) => unchanged(false),
+            Ok(n) if n.is_zero() => unchanged(false),
             Ok(n) => Outcome {
                 value: Cow::Owned(out),
-                replacements: n,
+                replacements: n.urls,
+                literal_replacements: n.literals,
                 malformed: false,
             },
             Err(Malformed) => unchanged(true),
@@ -92,13 +134,13 @@ impl Rewriter {
         input: &[u8],
         out: &mut Vec<u8>,
         depth: usize,
-    ) -> Result<usize, Malformed> {
+    ) -> Result<Counts, Malformed> {
         if depth > MAX_DEPTH {
             return Err(Malformed);
         }
         if !self.may_contain_match(input) {
             out.extend_from_slice(input);
-            return Ok(0);
+            return Ok(Counts::default());
         }
         match serialized::looks_serialized(input) {
             Some(range) => {
@@ -117,8 +159,8 @@ impl Rewriter {
         input: &[u8],
         out: &mut Vec<u8>,
         depth: usize,
-    ) -> Result<usize, Malformed> {
-        let mut count = 0;
+    ) -> Result<Counts, Malformed> {
+        let mut count = Counts::default();
         let mut cursor = 0;
         for colon in memchr_iter(b':', input) {
             let Some(start) = colon.checked_sub(1) else {
@@ -134,12 +176,34 @@ impl Rewriter {
             if !self.may_contain_match(segment) {
                 continue;
             }
-            count += self.matcher.replace_into(&input[cursor..start], out);
+            count += self.replace_plain(&input[cursor..start], out);
             count += serialized::rewrite(segment, out, self, depth)?;
             cursor = start + len;
         }
-        count += self.matcher.replace_into(&input[cursor..], out);
+        count += self.replace_plain(&input[cursor..], out);
         Ok(count)
+    }
+
+    /// Plain text (no serialized structure): URL rules, then literal pairs.
+    fn replace_plain(&self, hay: &[u8], out: &mut Vec<u8>) -> Counts {
+        let Some(literals) = self.literals.as_ref().filter(|l| l.has_candidate(hay)) else {
+            return Counts {
+                urls: self.matcher.replace_into(hay, out),
+                literals: 0,
+            };
+        };
+        if !self.matcher.has_candidate(hay) {
+            return Counts {
+                urls: 0,
+                literals: literals.replace_into(hay, out),
+            };
+        }
+        let mut urls_done = Vec::with_capacity(hay.len() + 64);
+        let urls = self.matcher.replace_into(hay, &mut urls_done);
+        Counts {
+            urls,
+            literals: literals.replace_into(&urls_done, out),
+        }
     }
 }
 

@@ -13,7 +13,7 @@
 
 use std::ops::Range;
 
-use super::rewriter::Rewriter;
+use super::rewriter::{Counts, Rewriter};
 
 /// The value looked serialized but is not well-formed (wrong length, truncated, too deep).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,13 +71,13 @@ pub(crate) fn measure(src: &[u8]) -> Option<usize> {
 }
 
 /// Rewrites the serialized value that spans all of `src`, appending it to `out`; returns the
-/// number of URL replacements. On error `out` may hold partial output: the caller discards it.
+/// number of replacements. On error `out` may hold partial output: the caller discards it.
 pub(crate) fn rewrite(
     src: &[u8],
     out: &mut Vec<u8>,
     rewriter: &Rewriter,
     depth: usize,
-) -> Result<usize, Malformed> {
+) -> Result<Counts, Malformed> {
     let mut w = Walker::new(src, Some((out, rewriter)), depth);
     w.value()?;
     if w.pos != src.len() {
@@ -96,7 +96,7 @@ struct Walker<'s, 'o> {
     sink: Option<(&'o mut Vec<u8>, &'o Rewriter)>,
     /// Current nesting depth (containers and string levels, including the enclosing ones).
     depth: usize,
-    replacements: usize,
+    replacements: Counts,
 }
 
 impl<'s, 'o> Walker<'s, 'o> {
@@ -107,7 +107,7 @@ impl<'s, 'o> Walker<'s, 'o> {
             copied: 0,
             sink,
             depth,
-            replacements: 0,
+            replacements: Counts::default(),
         }
     }
 
@@ -234,7 +234,7 @@ impl<'s, 'o> Walker<'s, 'o> {
         self.copied = token;
         let mark = out.len();
         let n = rewriter.rewrite_into(bytes, out, self.depth + 1)?;
-        if n == 0 {
+        if n.is_zero() {
             out.truncate(mark);
             return Ok(());
         }

@@ -14,6 +14,10 @@ pub struct TableStats {
     pub values_changed: u64,
     /// URL occurrences rewritten.
     pub replacements: u64,
+    /// Literal pairs replaced inside values ([`super::Literals`], e.g. collected e-mails).
+    pub literal_replacements: u64,
+    /// Whole fields replaced by a [`super::RowMap`] (e.g. anonymized personal columns).
+    pub values_mapped: u64,
     /// Values that looked serialized but were malformed and were left unchanged. Only values
     /// containing a candidate host are inspected, so this counts the ones that mattered.
     pub malformed: u64,
@@ -28,6 +32,8 @@ impl TableStats {
         self.rows += other.rows;
         self.values_changed += other.values_changed;
         self.replacements += other.replacements;
+        self.literal_replacements += other.literal_replacements;
+        self.values_mapped += other.values_mapped;
         self.malformed += other.malformed;
         self.rows_protected += other.rows_protected;
         self.values_protected += other.values_protected;
@@ -56,6 +62,8 @@ pub struct DumpStats {
     /// PostgreSQL dump made with `--inserts` (the PostgreSQL adapter rewrites `COPY` data only).
     /// Non-zero means URLs may have been left unrewritten.
     pub statements_not_rewritten: u64,
+    /// Fields replaced by a [`super::RowMap`], per table and location (e.g. `users.user_email`).
+    pub mapped: BTreeMap<String, BTreeMap<String, u64>>,
     /// Bytes read.
     pub bytes_in: u64,
     /// Bytes written.
@@ -83,6 +91,20 @@ impl DumpStats {
     /// Adds `counts` to the counters of `table`.
     pub(crate) fn merge(&mut self, table: &str, counts: &TableStats) {
         self.table_mut(table).add(counts);
+    }
+
+    /// Counts one field of `table` replaced by a row map at `location`.
+    pub(crate) fn count_mapped(&mut self, table: &str, location: &str) {
+        if !self.mapped.contains_key(table) {
+            self.mapped.insert(table.to_string(), BTreeMap::new());
+        }
+        let locations = self.mapped.get_mut(table).expect("inserted above");
+        match locations.get_mut(location) {
+            Some(n) => *n += 1,
+            None => {
+                locations.insert(location.to_string(), 1);
+            }
+        }
     }
 
     /// Remembers where a malformed value was (the caller counts it in its [`TableStats`]).
