@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod dlq;
 mod output;
+mod sandbox;
 mod staging;
 mod watch;
 

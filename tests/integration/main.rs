@@ -8,3 +8,4 @@ mod engine_control;
 mod engine_crash;
 mod engine_fencing;
 mod engine_input;
+mod provision;

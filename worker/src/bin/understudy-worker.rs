@@ -39,8 +39,7 @@ async fn main() -> std::process::ExitCode {
         }
     };
     let registry = understudy_workflows::builtin_with(settings.provision.clone());
-    match understudy_worker::worker::run(settings, registry, shutdown).await
-    {
+    match understudy_worker::worker::run(settings, registry, shutdown).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "worker failed");

@@ -151,7 +151,10 @@ impl Bundle {
             }
             let on_disk = self.dir.join(path);
             if !on_disk.is_file() {
-                return Err(permanent(&self.dir, format!("media file {path} is missing")));
+                return Err(permanent(
+                    &self.dir,
+                    format!("media file {path} is missing"),
+                ));
             }
             files.push(Upload {
                 id: record.id,

@@ -149,9 +149,9 @@ async fn engine_ports(docker: &Docker) -> Result<HashSet<u16>, StepError> {
 /// Ports to try, starting at an offset derived from the sandbox id so concurrent jobs spread.
 fn candidates(config: &ProvisionConfig, sandbox: &str) -> Vec<u16> {
     let span = (config.port_max - config.port_min) as u64 + 1;
-    let seed = sandbox
-        .bytes()
-        .fold(1469598103934665603u64, |h, b| (h ^ b as u64).wrapping_mul(1099511628211));
+    let seed = sandbox.bytes().fold(1469598103934665603u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(1099511628211)
+    });
     (0..span)
         .map(|i| config.port_min + ((seed + i) % span) as u16)
         .collect()

@@ -298,7 +298,10 @@ pub async fn sandboxes_of_owner(
         .map_err(|e| classify(e, &format!("listing containers labelled {filter}")))?;
     for c in containers {
         if let (Some(id), Some(name)) = (
-            c.labels.as_ref().and_then(|l| l.get(LABEL_SANDBOX)).cloned(),
+            c.labels
+                .as_ref()
+                .and_then(|l| l.get(LABEL_SANDBOX))
+                .cloned(),
             c.names.and_then(|n| n.into_iter().next()),
         ) {
             let entry = found.entry(id).or_default();
@@ -315,7 +318,10 @@ pub async fn sandboxes_of_owner(
         .map_err(|e| classify(e, &format!("listing networks labelled {filter}")))?;
     for n in networks {
         if let (Some(id), Some(name)) = (
-            n.labels.as_ref().and_then(|l| l.get(LABEL_SANDBOX)).cloned(),
+            n.labels
+                .as_ref()
+                .and_then(|l| l.get(LABEL_SANDBOX))
+                .cloned(),
             n.name,
         ) {
             found.entry(id).or_default().networks.push(name);

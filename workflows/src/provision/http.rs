@@ -44,10 +44,7 @@ pub async fn get(url: &str, timeout: Duration, max_bytes: usize) -> std::io::Res
         );
         stream.write_all(request.as_bytes()).await?;
         let mut raw = Vec::new();
-        stream
-            .take(max_bytes as u64)
-            .read_to_end(&mut raw)
-            .await?;
+        stream.take(max_bytes as u64).read_to_end(&mut raw).await?;
         Ok::<_, std::io::Error>(raw)
     };
     let raw = tokio::time::timeout(timeout, exchange)
@@ -58,7 +55,10 @@ pub async fn get(url: &str, timeout: Duration, max_bytes: usize) -> std::io::Res
 
 fn parse(raw: &[u8]) -> std::io::Result<Response> {
     let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "not an HTTP response");
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(bad)?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(bad)?;
     let head = std::str::from_utf8(&raw[..split]).map_err(|_| bad())?;
     let mut lines = head.split("\r\n");
     let status = lines

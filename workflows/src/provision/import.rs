@@ -83,9 +83,8 @@ fn media_archive(uploads: &[super::bundle::Upload]) -> Result<Vec<u8>, StepError
         archive.dir(dir).map_err(io)?;
     }
     for u in uploads {
-        let bytes = std::fs::read(&u.on_disk).map_err(|e| {
-            StepError::Permanent(format!("reading {}: {e}", u.on_disk.display()))
-        })?;
+        let bytes = std::fs::read(&u.on_disk)
+            .map_err(|e| StepError::Permanent(format!("reading {}: {e}", u.on_disk.display())))?;
         archive
             .file(&format!("uploads/{}", u.file), &bytes, 0o644)
             .map_err(io)?;
@@ -126,7 +125,10 @@ pub async fn import(
     )
     .await?;
     let script = format!("{SCRIPT_DIR}/import.php");
-    let env = vec![format!("US_URL={url}"), format!("US_ADMIN_USER={admin_user}")];
+    let env = vec![
+        format!("US_URL={url}"),
+        format!("US_ADMIN_USER={admin_user}"),
+    ];
     let out = exec::run(docker, container, "www-data", &["php", &script], env).await?;
     if out.exit_code != 0 {
         return Err(StepError::Permanent(format!(

@@ -40,6 +40,12 @@ wp_set_password($password, $user->ID);
 update_option('siteurl', $url);
 update_option('home', $url);
 update_option('blog_public', '0');
+// The default theme of this WordPress version may not be in the image: use one that is.
+if (!wp_get_theme()->exists()) {
+    $themes = array_keys(wp_get_themes());
+    $pick = in_array('twentytwentyone', $themes, true) ? 'twentytwentyone' : ($themes[0] ?? null);
+    if ($pick) { switch_theme($pick); }
+}
 
 foreach (WP_Application_Passwords::get_user_application_passwords($user->ID) as $item) {
     if ($item['name'] === 'understudy') {

@@ -79,7 +79,10 @@ pub async fn install(
     if out.exit_code != 0 {
         // A database that went away is worth another try; anything else is not.
         let tail = out.stderr_tail();
-        let message = format!("installing WordPress failed (exit {}): {tail}", out.exit_code);
+        let message = format!(
+            "installing WordPress failed (exit {}): {tail}",
+            out.exit_code
+        );
         return Err(if tail.contains("database connection") {
             StepError::Retryable(message)
         } else {

@@ -49,7 +49,9 @@ impl Workflow for SandboxLifecycle {
     async fn run(&self, job: &Job, spec: Value) -> Result<Value, StepError> {
         match SandboxSpec::parse(&spec).map_err(StepError::permanent)? {
             SandboxSpec::Destroy { id } => destroy(job, &self.config, &id).await,
-            SandboxSpec::Reap { now } => reap(job, &self.config, now.unwrap_or_else(Utc::now)).await,
+            SandboxSpec::Reap { now } => {
+                reap(job, &self.config, now.unwrap_or_else(Utc::now)).await
+            }
         }
     }
 }
@@ -110,7 +112,10 @@ async fn reap(
                     objects,
                 });
             }
-            run.progress(50.0, &format!("{} expired sandboxes destroyed", removed.len()));
+            run.progress(
+                50.0,
+                &format!("{} expired sandboxes destroyed", removed.len()),
+            );
             Ok(removed)
         })
         .await?;
@@ -160,7 +165,10 @@ async fn reap(
                     objects,
                 });
             }
-            run.progress(100.0, &format!("{} drifted sandboxes cleaned", removed.len()));
+            run.progress(
+                100.0,
+                &format!("{} drifted sandboxes cleaned", removed.len()),
+            );
             Ok(removed)
         })
         .await?;

@@ -113,11 +113,7 @@ async fn validate(config: &ProvisionConfig, spec: &ProvisionSpec) -> Result<Vali
         .as_deref()
         .and_then(|u| url::Url::parse(u).ok())
         .and_then(|u| u.host_str().map(str::to_string));
-    let site = spec
-        .site
-        .clone()
-        .or(host)
-        .unwrap_or_else(|| "empty".into());
+    let site = spec.site.clone().or(host).unwrap_or_else(|| "empty".into());
     let title = bundle
         .as_ref()
         .and_then(|b| b.manifest.site.name.clone())
@@ -191,8 +187,13 @@ async fn provision(
         job.on_failure("reserve", move || async move {
             let docker = engine::connect(&config).await?;
             engine::remove_sandbox(&docker, &id).await?;
-            registry::mark_ended(&db, &id, "failed", "provisioning failed; containers removed")
-                .await
+            registry::mark_ended(
+                &db,
+                &id,
+                "failed",
+                "provisioning failed; containers removed",
+            )
+            .await
         });
     }
     let names = &reserved.names;
@@ -201,16 +202,16 @@ async fn provision(
     let docker = &docker;
 
     job.step("network", |run| async move {
-        let network = engine::ensure_network(docker, &names.network, labels.with_role("network"))
-            .await?;
+        let network =
+            engine::ensure_network(docker, &names.network, labels.with_role("network")).await?;
         run.progress(12.0, "network ready");
         Ok(network)
     })
     .await?;
 
-    let row = registry::get(db, &id)
-        .await?
-        .ok_or_else(|| StepError::Permanent(format!("sandbox {id} disappeared from the registry")))?;
+    let row = registry::get(db, &id).await?.ok_or_else(|| {
+        StepError::Permanent(format!("sandbox {id} disappeared from the registry"))
+    })?;
     let db_password = secrets
         .open(&row.db_password_sealed)
         .map_err(StepError::permanent)?;
@@ -222,8 +223,8 @@ async fn provision(
         .step("database", |run| {
             let db_password = &db_password;
             async move {
-                let c = containers::ensure_database(docker, config, names, labels, db_password)
-                    .await?;
+                let c =
+                    containers::ensure_database(docker, config, names, labels, db_password).await?;
                 run.progress(18.0, "database container started");
                 Ok(c)
             }
@@ -234,8 +235,9 @@ async fn provision(
         .step("wordpress", |run| {
             let db_password = &db_password;
             async move {
-                let c = containers::ensure_wordpress(docker, db, config, names, labels, db_password)
-                    .await?;
+                let c =
+                    containers::ensure_wordpress(docker, db, config, names, labels, db_password)
+                        .await?;
                 run.progress(25.0, &format!("WordPress container on {}", c.url));
                 Ok(c)
             }
@@ -322,7 +324,10 @@ async fn provision(
         let (containers, report, id) = (&containers, &report, &id);
         async move {
             registry::mark_ready(db, id, containers, report).await?;
-            run.progress(100.0, &format!("sandbox ready at {}", report["url"].as_str().unwrap_or("")));
+            run.progress(
+                100.0,
+                &format!("sandbox ready at {}", report["url"].as_str().unwrap_or("")),
+            );
             Ok(true)
         }
     })

@@ -44,7 +44,14 @@ pub async fn wait(
                 )));
             }
         }
-        let probe = exec::run(docker, wp_container, "www-data", &["php", "-r", DB_PROBE], vec![]).await;
+        let probe = exec::run(
+            docker,
+            wp_container,
+            "www-data",
+            &["php", "-r", DB_PROBE],
+            vec![],
+        )
+        .await;
         match probe {
             Ok(out) if out.exit_code == 0 => break,
             Ok(out) => last = format!("database: {}", out.tail()),

@@ -95,9 +95,9 @@ pub async fn reserve(
     .execute(db)
     .await
     .map_err(db_error)?;
-    let row = get(db, new.id).await?.ok_or_else(|| {
-        StepError::Retryable(format!("sandbox {} vanished after insert", new.id))
-    })?;
+    let row = get(db, new.id)
+        .await?
+        .ok_or_else(|| StepError::Retryable(format!("sandbox {} vanished after insert", new.id)))?;
     if row.job_id != new.job_id {
         return Err(StepError::Permanent(format!(
             "sandbox id {} already belongs to job {}",
@@ -200,12 +200,7 @@ pub async fn mark_ready(
 }
 
 /// Ends the sandbox (`failed` or `destroyed`) with a reason; an ended one stays as it was.
-pub async fn mark_ended(
-    db: &PgPool,
-    id: &str,
-    state: &str,
-    reason: &str,
-) -> Result<(), StepError> {
+pub async fn mark_ended(db: &PgPool, id: &str, state: &str, reason: &str) -> Result<(), StepError> {
     sqlx::query(
         "UPDATE sandboxes SET state = $2::sandbox_state, ended_at = now(), end_reason = $3 \
          WHERE id = $1 AND ended_at IS NULL",
