@@ -41,10 +41,17 @@ async fn assert_serves_bundle(url: &str) {
         assert!(html.contains(title), "{url}/ lacks {title:?}");
     }
     assert!(!html.contains(SOURCE), "source URLs left in {url}/");
+    // The post itself (id kept): links and the image rewritten to the sandbox.
+    let post = get(&format!("{url}/?p=10")).await.text();
     assert!(
-        html.contains(&format!("{url}/about/")),
+        post.contains(&format!("href=\"{url}/about/\"")),
         "link not rewritten to {url}"
     );
+    assert!(
+        post.contains(&format!("{url}/wp-content/uploads/{IMAGE}")),
+        "image URL not rewritten"
+    );
+    assert!(!post.contains(SOURCE), "source URLs left in the post");
     let image = get(&format!("{url}/wp-content/uploads/{IMAGE}")).await;
     assert_eq!(image.status, 200);
     assert_eq!(image.header("content-type"), Some("image/png"));
