@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Understudy's test command (CI runs it through .ci/run): starts PostgreSQL and
-# RabbitMQ, then format check, clippy, build, tests. Stops at the first failure.
+# RabbitMQ, builds the sandbox images, then format check, clippy, build, tests. Stops at the first failure.
 #
 # usage: scripts/test.sh [cargo test args...]
 #   e.g. scripts/test.sh -p understudy-worker lease -- --nocapture
@@ -19,7 +19,7 @@ command -v cargo >/dev/null 2>&1 || die "cargo not found; install Rust (https://
 cargo fmt --version >/dev/null 2>&1 || die "cargo fmt is missing; run: rustup component add rustfmt"
 cargo clippy --version >/dev/null 2>&1 || die "cargo clippy is missing; run: rustup component add clippy"
 
-stages=7
+stages=8
 stage_no=0
 started=$SECONDS
 
@@ -49,6 +49,9 @@ while IFS='=' read -r name value; do
     fi
 done < <(bash scripts/services/postgres.sh url && bash scripts/services/rabbitmq.sh url)
 
+# Sandbox images for the provision tests (debootstrap + docker import; a no-op when the
+# recipe is unchanged: cached by recipe hash).
+stage images bash scripts/images/build.sh -q
 stage compose docker-compose -f docker-compose.yml config -q
 stage format cargo fmt --all -- --check
 stage clippy cargo clippy --workspace --all-targets -- -D warnings

@@ -315,3 +315,58 @@ async fn bad_image_and_failed_readiness_leave_nothing_behind() {
     assert_eq!(state, "failed");
     remove_all(&env).await;
 }
+
+/// The provision benchmark (BENCHMARKS.md): from job start to a sandbox serving the imported
+/// content, images already built, one job at a time. Run with
+/// `cargo test -p understudy-tests --test integration provision_benchmark -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "benchmark: run explicitly"]
+async fn provision_benchmark() {
+    let env = TestEnv::new("provision-bench").await;
+    let _worker = worker(&env, &[]);
+    env.wait_workers(1).await;
+    let bundle = write_bundle(&env.dir);
+    let spec = serde_json::json!({"bundle": bundle.to_str().unwrap()});
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let enqueued = Instant::now();
+        let id = env
+            .enqueue("provision", spec.clone(), Priority::Interactive)
+            .await;
+        assert_eq!(
+            env.wait_terminal(id, JOB_TIMEOUT).await,
+            JobState::Succeeded
+        );
+        let result: Value = sqlx::query_scalar("SELECT result FROM jobs WHERE id = $1")
+            .bind(id)
+            .fetch_one(&env.pool)
+            .await
+            .unwrap();
+        assert_serves_bundle(result["url"].as_str().unwrap()).await;
+        let serving = enqueued.elapsed();
+        let (run_ms, queue_ms): (f64, f64) = sqlx::query_as(
+            "SELECT extract(epoch FROM finished_at - started_at)::float8 * 1000, \
+                    extract(epoch FROM started_at - enqueued_at)::float8 * 1000 FROM jobs WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+        let steps: Vec<(String, f64)> = sqlx::query_as(
+            "SELECT name, extract(epoch FROM completed_at - coalesce(lag(completed_at) \
+             OVER (ORDER BY completed_at), (SELECT started_at FROM jobs WHERE id = $1)))::float8 * 1000 \
+             FROM job_steps WHERE job_id = $1 ORDER BY completed_at",
+        )
+        .bind(id)
+        .fetch_all(&env.pool)
+        .await
+        .unwrap_or_default();
+        runs.push(serde_json::json!({
+            "job_start_to_ready_ms": run_ms.round(), "queue_ms": queue_ms.round(),
+            "enqueue_to_serving_checked_ms": serving.as_millis(),
+            "readiness_ms": result["readiness_ms"], "steps_ms": steps,
+        }));
+    }
+    println!("{}", serde_json::to_string_pretty(&runs).unwrap());
+    remove_all(&env).await;
+}
