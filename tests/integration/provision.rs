@@ -316,6 +316,19 @@ async fn bad_image_and_failed_readiness_leave_nothing_behind() {
     remove_all(&env).await;
 }
 
+/// Milliseconds per step of a job (from the previous checkpoint, the first from the job start).
+async fn step_times(env: &TestEnv, id: uuid::Uuid) -> Vec<(String, f64)> {
+    sqlx::query_as(
+        "SELECT name, extract(epoch FROM completed_at - coalesce(lag(completed_at) \
+         OVER (ORDER BY completed_at), (SELECT started_at FROM jobs WHERE id = $1)))::float8 * 1000 \
+         FROM job_steps WHERE job_id = $1 ORDER BY completed_at",
+    )
+    .bind(id)
+    .fetch_all(&env.pool)
+    .await
+    .expect("step times")
+}
+
 /// The provision benchmark (BENCHMARKS.md): from job start to a sandbox serving the imported
 /// content, images already built, one job at a time. Run with
 /// `cargo test -p understudy-tests --test integration provision_benchmark -- --ignored --nocapture`.
@@ -352,15 +365,7 @@ async fn provision_benchmark() {
         .fetch_one(&env.pool)
         .await
         .unwrap();
-        let steps: Vec<(String, f64)> = sqlx::query_as(
-            "SELECT name, extract(epoch FROM completed_at - coalesce(lag(completed_at) \
-             OVER (ORDER BY completed_at), (SELECT started_at FROM jobs WHERE id = $1)))::float8 * 1000 \
-             FROM job_steps WHERE job_id = $1 ORDER BY completed_at",
-        )
-        .bind(id)
-        .fetch_all(&env.pool)
-        .await
-        .unwrap_or_default();
+        let steps = step_times(&env, id).await;
         runs.push(serde_json::json!({
             "job_start_to_ready_ms": run_ms.round(), "queue_ms": queue_ms.round(),
             "enqueue_to_serving_checked_ms": serving.as_millis(),
@@ -368,5 +373,45 @@ async fn provision_benchmark() {
         }));
     }
     println!("{}", serde_json::to_string_pretty(&runs).unwrap());
+    remove_all(&env).await;
+}
+
+/// A real export bundle (from the export workflow), e.g. of the local WordPress:
+/// `UNDERSTUDY_PROVISION_BUNDLE=/path cargo test ... provision_real_bundle -- --ignored`.
+#[tokio::test]
+#[ignore = "needs UNDERSTUDY_PROVISION_BUNDLE: an export bundle directory"]
+async fn provision_real_bundle() {
+    let bundle = std::env::var("UNDERSTUDY_PROVISION_BUNDLE").expect("UNDERSTUDY_PROVISION_BUNDLE");
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(format!("{bundle}/manifest.json")).unwrap()).unwrap();
+    let env = TestEnv::new("provision-real").await;
+    let _worker = worker(&env, &[]);
+    env.wait_workers(1).await;
+    let started = Instant::now();
+    let result = provision_cli(&env, &bundle);
+    println!(
+        "provisioned in {:?}: {}",
+        started.elapsed(),
+        serde_json::to_string_pretty(&result["import"]).unwrap()
+    );
+    let job: uuid::Uuid = sqlx::query_scalar("SELECT job_id FROM sandboxes")
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+    println!("steps (ms): {:?}", step_times(&env, job).await);
+    let imported = &result["import"]["imported"];
+    assert_eq!(imported["posts"], manifest["collections"]["posts"]["items"]);
+    assert_eq!(imported["pages"], manifest["collections"]["pages"]["items"]);
+    let url = result["url"].as_str().unwrap();
+    let home = get(&format!("{url}/")).await;
+    assert_eq!(home.status, 200);
+    let source = manifest["site"]["url"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches('/');
+    assert!(
+        !home.text().contains(source),
+        "source URL {source} left on the home page"
+    );
     remove_all(&env).await;
 }
