@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Understudy's test command (CI runs it through .ci/run): starts PostgreSQL,
-# RabbitMQ, MariaDB and the local WordPress (seeded with a fixed seed), then
-# format check, clippy, build, tests. Stops at the first failure.
+# RabbitMQ, MariaDB and the local WordPress (seeded with a fixed seed), builds the sandbox
+# images (cached by recipe hash), then format check, clippy, build, tests, a small chaos run.
+# Stops at the first failure.
 #
 # usage: scripts/test.sh [cargo test args...]
 #   e.g. scripts/test.sh -p understudy-worker lease -- --nocapture
@@ -20,7 +21,7 @@ command -v cargo >/dev/null 2>&1 || die "cargo not found; install Rust (https://
 cargo fmt --version >/dev/null 2>&1 || die "cargo fmt is missing; run: rustup component add rustfmt"
 cargo clippy --version >/dev/null 2>&1 || die "cargo clippy is missing; run: rustup component add clippy"
 
-stages=9
+stages=10
 stage_no=0
 started=$SECONDS
 
@@ -63,6 +64,9 @@ while IFS='=' read -r name value; do
     fi
 done < <(bash scripts/services/postgres.sh url && bash scripts/services/rabbitmq.sh url)
 
+# Sandbox images for the provision tests (debootstrap + docker import; a no-op when the
+# recipe is unchanged: cached by recipe hash).
+stage images bash scripts/images/build.sh -q
 stage compose docker-compose -f docker-compose.yml config -q
 stage format cargo fmt --all -- --check
 stage clippy cargo clippy --workspace --all-targets -- -D warnings

@@ -14,6 +14,7 @@ use understudy_worker::topology::Topology;
 use understudy_worker::{db, Settings};
 use uuid::Uuid;
 
+pub mod sandbox_fixture;
 pub mod wordpress_fixture;
 
 /// The workspace's build directory (where `cargo build --workspace --bins` put the binaries).

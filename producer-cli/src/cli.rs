@@ -76,6 +76,13 @@ pub enum Command {
         #[command(subcommand)]
         command: StagingCommand,
     },
+    /// Make a WordPress sandbox on Docker from an export bundle.
+    Provision(ProvisionArgs),
+    /// List, show, destroy sandboxes; reap expired ones (run `sandbox reap` from cron).
+    Sandbox {
+        #[command(subcommand)]
+        command: SandboxCommand,
+    },
     /// Measure the system (prints JSON with --json).
     Bench {
         #[command(subcommand)]
@@ -109,6 +116,67 @@ pub struct EnqueueArgs {
     pub wait: bool,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(ClapArgs)]
+pub struct ProvisionArgs {
+    /// Export bundle directory (readable by the workers).
+    #[arg(long)]
+    pub bundle: Option<PathBuf>,
+    /// Label for the sandbox (default: the bundle's site host).
+    #[arg(long)]
+    pub site: Option<String>,
+    /// Lifetime in hours (default: provision.default_ttl_hours, 7 days).
+    #[arg(long)]
+    pub ttl_hours: Option<u64>,
+    /// Login of the sandbox administrator.
+    #[arg(long, default_value = "understudy")]
+    pub admin_user: String,
+    /// Choose the job id yourself.
+    #[arg(long)]
+    pub job_id: Option<Uuid>,
+    #[arg(long)]
+    pub wait: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum SandboxCommand {
+    /// Live sandboxes (--all: also ended ones).
+    List {
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One sandbox: URL, admin login, containers, import report.
+    Show {
+        id: String,
+        /// Also print the admin password and the Application Password.
+        #[arg(long)]
+        reveal_password: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a sandbox's containers, network and volume.
+    Destroy {
+        id: String,
+        #[arg(long)]
+        wait: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enqueue a reaper job: destroy expired sandboxes, clean drift and orphans.
+    Reap {
+        /// Reap as if it were this time (RFC 3339).
+        #[arg(long)]
+        now: Option<String>,
+        #[arg(long)]
+        wait: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(ClapArgs)]

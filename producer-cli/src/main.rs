@@ -8,6 +8,7 @@ mod dlq;
 mod export;
 mod export_bench;
 mod output;
+mod sandbox;
 mod staging;
 mod watch;
 

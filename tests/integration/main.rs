@@ -14,4 +14,5 @@ mod export;
 mod export_faults;
 mod export_support;
 mod observability;
+mod provision;
 mod secrets;

@@ -29,6 +29,9 @@ pub struct Settings {
     pub observability: ObservabilitySettings,
     /// Where jobs put the files they produce (bundles, backups), unless a spec says otherwise.
     pub data_dir: PathBuf,
+    /// Sandboxes (`provision` and `sandbox` kinds): images, ports, limits.
+    #[serde(default)]
+    pub provision: understudy_workflows::provision::config::ProvisionConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -203,6 +206,12 @@ impl Settings {
         }
         if self.amqp.prefetch == 0 {
             return invalid("amqp.prefetch", "must be positive");
+        }
+        if let Err(e) = self.provision.validate() {
+            return Err(ConfigError::Invalid {
+                key: "provision",
+                reason: e.0,
+            });
         }
         if self.retry.max_tries == 0 {
             return invalid("retry.max_tries", "must be at least 1");

@@ -10,6 +10,7 @@ pub mod error;
 pub mod export;
 pub mod job;
 pub mod noop;
+pub mod provision;
 pub mod registry;
 pub mod resources;
 pub mod retry;
@@ -26,10 +27,17 @@ pub use resources::Resources;
 pub use retry::RetryPolicy;
 pub use workflow::Workflow;
 
-/// Every job kind this build of Understudy knows how to run.
+/// Every job kind this build of Understudy knows how to run, with default provision settings.
 pub fn builtin() -> Registry {
+    builtin_with(provision::config::ProvisionConfig::default())
+}
+
+/// Every job kind, the sandbox kinds configured by `provision` (the worker's `[provision]`).
+pub fn builtin_with(provision: provision::config::ProvisionConfig) -> Registry {
     Registry::default()
         .with(noop::Noop)
         .with(clone::CloneSite)
         .with(export::Export)
+        .with(provision::Provision::new(provision.clone()))
+        .with(provision::SandboxLifecycle::new(provision))
 }

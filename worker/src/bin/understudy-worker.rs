@@ -38,8 +38,8 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     };
-    match understudy_worker::worker::run(settings, understudy_workflows::builtin(), shutdown).await
-    {
+    let registry = understudy_workflows::builtin_with(settings.provision.clone());
+    match understudy_worker::worker::run(settings, registry, shutdown).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "worker failed");

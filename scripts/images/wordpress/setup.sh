@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs inside the chroot after the packages are installed: WordPress unpacked into
+# /var/www/html (real files, like the official image), configured from the environment.
+set -euo pipefail
+rm -rf /var/www/html
+mkdir -p /var/www/html
+cp -aL /usr/share/wordpress/. /var/www/html/
+rm -f /var/www/html/wp-config.php /var/www/html/wp-config-sample.php /var/www/html/readme.html
+install -m 644 /tmp/recipe/wp-config.php /var/www/html/wp-config.php
+dpkg --purge --force-depends wordpress wordpress-theme-twentytwentyone >/dev/null
+mkdir -p /var/www/html/wp-content/uploads
+chown -R www-data:www-data /var/www/html/wp-content
+install -m 755 /tmp/recipe/entrypoint.sh /usr/local/bin/docker-entrypoint.sh
+cat >/etc/apache2/conf-available/understudy.conf <<'CONF'
+ServerName localhost
+ServerTokens Prod
+<Directory /var/www/>
+    AllowOverride All
+</Directory>
+CONF
+a2enconf understudy >/dev/null
+a2enmod rewrite >/dev/null
+# Logs to the container's output.
+ln -sfT /dev/stderr /var/log/apache2/error.log
+ln -sfT /dev/stdout /var/log/apache2/access.log
+ln -sfT /dev/stdout /var/log/apache2/other_vhosts_access.log
