@@ -374,7 +374,7 @@ pub async fn clone(settings: &Settings, args: BenchCloneArgs) -> Outcome {
             "rows": result["rows"],
             "clone_rewrite_anonymize_secs": Value::Null,
             "fast_path_secs": Value::Null,
-            "not_measured": "anonymization and the same-server TEMPLATE fast path are not implemented yet",
+            "not_measured": "clone with --anonymize is not measured by this bench yet; the same-server TEMPLATE fast path is not implemented",
         });
     }
     report["worker_peak_rss_mib"] = json!(peak_rss_mib(worker_pid));
