@@ -305,6 +305,49 @@ impl TestEnv {
             .count()
     }
 
+    /// A web app's view of the events exchange: a private, auto-acked queue bound with
+    /// `binding` (e.g. `noop.#`). Keep the connection alive while consuming.
+    pub async fn listen_events(&self, binding: &str) -> (lapin::Connection, lapin::Consumer) {
+        use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+        use lapin::types::FieldTable;
+        let connection = understudy_worker::amqp::connect(&self.settings, "test-listener")
+            .await
+            .expect("RabbitMQ is not reachable: run scripts/services-up.sh");
+        let channel = connection.create_channel().await.expect("channel");
+        let exclusive = QueueDeclareOptions {
+            exclusive: true,
+            ..Default::default()
+        };
+        let queue = channel
+            .queue_declare("".into(), exclusive, FieldTable::default())
+            .await
+            .expect("declare listener queue");
+        channel
+            .queue_bind(
+                queue.name().clone(),
+                self.topology().events_exchange().into(),
+                binding.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("bind listener queue");
+        let no_ack = BasicConsumeOptions {
+            no_ack: true,
+            ..Default::default()
+        };
+        let consumer = channel
+            .basic_consume(
+                queue.name().clone(),
+                "".into(),
+                no_ack,
+                FieldTable::default(),
+            )
+            .await
+            .expect("consume events");
+        (connection, consumer)
+    }
+
     pub fn topology(&self) -> Topology {
         Topology::new(&self.namespace, self.settings.amqp.delivery_limit)
     }

@@ -84,47 +84,10 @@ async fn a_job_runs_its_steps_and_reports_its_result_through_the_cli() {
 #[tokio::test(flavor = "multi_thread")]
 async fn live_events_reach_a_web_app_listening_on_the_events_exchange() {
     use futures::StreamExt;
-    use lapin::options::{
-        BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions,
-    };
-    use lapin::types::FieldTable;
 
     let env = TestEnv::new("events").await;
-    // A web app's private queue bound to every event of the namespace.
-    let connection = understudy_worker::amqp::connect(&env.settings, "test-listener")
-        .await
-        .unwrap();
-    let channel = connection.create_channel().await.unwrap();
-    let queue = channel
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    channel
-        .queue_bind(
-            queue.name().clone(),
-            env.topology().events_exchange().into(),
-            "noop.#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    let mut consumer = channel
-        .basic_consume(
-            queue.name().clone(),
-            "".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    // A web app's private queue bound to every noop event of the namespace.
+    let (_connection, mut consumer) = env.listen_events("noop.#").await;
 
     let _worker = env.worker(&[]);
     let id = env
@@ -137,7 +100,6 @@ async fn live_events_reach_a_web_app_listening_on_the_events_exchange() {
     let mut seen = Vec::new();
     let collected = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(Ok(delivery)) = consumer.next().await {
-            delivery.ack(BasicAckOptions::default()).await.unwrap();
             let event: JobEvent = serde_json::from_slice(&delivery.data).expect("event JSON");
             assert_eq!(event.job_id, id);
             assert_eq!(

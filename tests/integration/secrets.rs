@@ -3,8 +3,6 @@
 //! full data dump of the Understudy database (sealed columns hold ciphertext only).
 
 use futures::StreamExt;
-use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
 use sqlx::PgPool;
 use std::time::Duration;
 use understudy_tests::wordpress_fixture::postgres_sql;
@@ -40,43 +38,7 @@ async fn a_database_password_appears_nowhere_the_system_writes() {
     prod.close().await;
 
     // Listen to every event, as a web app would.
-    let connection = understudy_worker::amqp::connect(&env.settings, "test-secrets")
-        .await
-        .unwrap();
-    let channel = connection.create_channel().await.unwrap();
-    let queue = channel
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    channel
-        .queue_bind(
-            queue.name().clone(),
-            env.topology().events_exchange().into(),
-            "#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    let mut consumer = channel
-        .basic_consume(
-            queue.name().clone(),
-            "".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let (_connection, mut consumer) = env.listen_events("#").await;
 
     let worker = env.worker(&[("UNDERSTUDY_LOG__LEVEL", "debug")]);
     let url_file = env.dir.join("db-url");
