@@ -222,6 +222,18 @@ impl TestEnv {
             .expect("run understudy")
     }
 
+    /// `understudy site add ARGS…`, which must succeed.
+    pub fn add_site(&self, args: &[&str]) {
+        let mut all = vec!["site", "add"];
+        all.extend_from_slice(args);
+        let out = self.cli(&all);
+        assert!(
+            out.status.success(),
+            "site add failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     pub async fn producer(&self) -> Producer {
         Producer::connect(&self.settings, &format!("test-{}", self.name))
             .await

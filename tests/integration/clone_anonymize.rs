@@ -113,9 +113,7 @@ async fn postgres_anonymized_staging_holds_no_personal_data() {
     let personal = personal_values(&host);
     let (source, _scratch) = make_source(&env, &host, 50).await;
     let uploads = make_uploads(&env);
-    let out = env.cli(&[
-        "site",
-        "add",
+    env.add_site(&[
         "shop",
         "--url",
         &format!("https://{host}"),
@@ -124,11 +122,6 @@ async fn postgres_anonymized_staging_holds_no_personal_data() {
         "--uploads",
         uploads.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let worker = env.worker(&[]);
     let out = env.cli(&[
         "staging",
@@ -333,9 +326,7 @@ async fn mariadb_anonymized_staging_holds_no_personal_data_and_keeps_the_chosen_
     mysql_exec(Some(&source), &mysql_sql(&host, 50));
     let uploads = env.dir.join("my/uploads");
     std::fs::create_dir_all(&uploads).unwrap();
-    let out = env.cli(&[
-        "site",
-        "add",
+    env.add_site(&[
         "mysite",
         "--url",
         &format!("https://{host}"),
@@ -344,11 +335,6 @@ async fn mariadb_anonymized_staging_holds_no_personal_data_and_keeps_the_chosen_
         "--uploads",
         uploads.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let worker = env.worker(&[]);
     // A --keep-admin that is no administrator fails before anything is copied.
     let out = env.cli(&[

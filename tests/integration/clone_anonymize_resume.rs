@@ -18,9 +18,7 @@ async fn an_anonymized_copy_killed_mid_way_resumes_with_the_same_mapping() {
     let personal = personal_values(&host);
     let (source, _scratch) = make_source(&env, &host, 40_000).await;
     let uploads = make_uploads(&env);
-    let out = env.cli(&[
-        "site",
-        "add",
+    env.add_site(&[
         "big",
         "--url",
         &format!("https://{host}"),
@@ -29,11 +27,6 @@ async fn an_anonymized_copy_killed_mid_way_resumes_with_the_same_mapping() {
         "--uploads",
         uploads.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let mut first = env.worker(&[]);
     let out = env.cli(&[
         "staging",

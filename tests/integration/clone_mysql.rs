@@ -71,9 +71,7 @@ async fn mariadb_staging_is_created_with_safe_rewrites_and_destroyed() {
     let uploads = env.dir.join("my/uploads");
     std::fs::create_dir_all(&uploads).unwrap();
     std::fs::write(uploads.join("a.jpg"), b"jpeg").unwrap();
-    let out = env.cli(&[
-        "site",
-        "add",
+    env.add_site(&[
         "mysite",
         "--url",
         &format!("https://{host}"),
@@ -82,11 +80,6 @@ async fn mariadb_staging_is_created_with_safe_rewrites_and_destroyed() {
         "--uploads",
         uploads.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let _worker = env.worker(&[]);
     let out = env.cli(&["staging", "create", "mysite", "--wait", "--json"]);
     let status = last_json(&out);

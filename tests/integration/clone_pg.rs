@@ -106,9 +106,7 @@ async fn postgres_staging_is_created_refreshed_and_destroyed_with_safe_rewrites(
     let (source, _scratch) = make_source(&env, &host, 300).await;
     let uploads = make_uploads(&env);
     let staging_uploads = env.dir.join("staging/wp-content/uploads");
-    let out = env.cli(&[
-        "site",
-        "add",
+    env.add_site(&[
         "shop",
         "--url",
         &format!("https://{host}"),
@@ -121,11 +119,6 @@ async fn postgres_staging_is_created_refreshed_and_destroyed_with_safe_rewrites(
         "--tag",
         "client-a",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let _worker = env.worker(&[]);
 
     let out = env.cli(&["staging", "create", "shop", "--wait", "--json"]);
@@ -512,9 +505,7 @@ async fn a_worker_killed_mid_copy_resumes_at_the_unfinished_table() {
     let host = format!("kill-{}.example", &env.namespace[1..]);
     let (source, _scratch) = make_source(&env, &host, 60_000).await;
     let uploads = make_uploads(&env);
-    let out = env.cli(&[
-        "site",
-        "add",
+    env.add_site(&[
         "big",
         "--url",
         &format!("https://{host}"),
@@ -523,11 +514,6 @@ async fn a_worker_killed_mid_copy_resumes_at_the_unfinished_table() {
         "--uploads",
         uploads.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let mut first = env.worker(&[]);
     let out = env.cli(&[
         "staging",
@@ -599,9 +585,7 @@ async fn promote_backs_up_production_swaps_atomically_and_restore_undoes_it() {
     let host = format!("promo-{}.example", &env.namespace[1..]);
     let (source, _scratch) = make_source(&env, &host, 50).await;
     let uploads = make_uploads(&env);
-    let out = env.cli(&[
-        "site",
-        "add",
+    env.add_site(&[
         "promo",
         "--url",
         &format!("https://{host}"),
@@ -610,11 +594,6 @@ async fn promote_backs_up_production_swaps_atomically_and_restore_undoes_it() {
         "--uploads",
         uploads.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let _worker = env.worker(&[]);
     let out = env.cli(&["staging", "create", "promo", "--wait"]);
     assert!(
