@@ -3,6 +3,7 @@
 //! `FOR UPDATE SKIP LOCKED` lets many workers claim at once without blocking each other. A job
 //! with a concurrency key is only claimed if it can take the key's slot (`ON CONFLICT` makes
 //! that safe between concurrent claimers); jobs whose key is busy are skipped, not waited on.
+//! The attempt row is the record that the job started (the history reads it from there).
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -62,9 +63,6 @@ pub async fn claim(
          ), attempts AS ( \
             INSERT INTO job_attempts (job_id, attempt, worker_id, lease_token) \
             SELECT id, attempt, $2, lease_token FROM claimed \
-         ), events AS ( \
-            INSERT INTO job_events (job_id, type, attempt) \
-            SELECT id, 'started', attempt FROM claimed \
          ) \
          SELECT id, kind, spec, attempt, lease_token, lease_losses, \
                 cancel_requested_at IS NOT NULL AS cancel_requested, concurrency_key, \

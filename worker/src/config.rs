@@ -192,10 +192,10 @@ impl Settings {
         if w.concurrency == 0 || w.concurrency > 10_000 {
             return invalid("worker.concurrency", "must be 1..=10000");
         }
-        if w.heartbeat_ms == 0 || w.lease_ttl_ms < 3 * w.heartbeat_ms {
+        if w.heartbeat_ms == 0 || w.lease_ttl_ms < 4 * w.heartbeat_ms {
             return invalid(
                 "worker.lease_ttl_ms",
-                "must be at least 3 × worker.heartbeat_ms so one slow renewal does not lose a lease",
+                "must be at least 4 × worker.heartbeat_ms so one slow renewal does not lose a lease",
             );
         }
         if w.poll_ms == 0 {

@@ -261,16 +261,12 @@ async fn store(pool: &PgPool, delivered: &[Delivered]) -> Result<Vec<Uuid>, sqlx
                     $5::text[], $6::text[], $7::timestamptz[], $8::text[], $9::text[]) \
                 AS i(id, kind, spec, priority, idempotency_key, concurrency_key, enqueued_at, \
                      traceparent, tracestate) \
-             ), inserted AS ( \
-                INSERT INTO jobs (id, kind, spec, priority, idempotency_key, concurrency_key, \
-                                  enqueued_at, traceparent, tracestate) \
-                SELECT * FROM input \
-                ON CONFLICT DO NOTHING \
-                RETURNING id \
-             ), events AS ( \
-                INSERT INTO job_events (job_id, type) SELECT id, 'queued' FROM inserted \
              ) \
-             SELECT id FROM inserted",
+             INSERT INTO jobs (id, kind, spec, priority, idempotency_key, concurrency_key, \
+                               enqueued_at, traceparent, tracestate) \
+             SELECT * FROM input \
+             ON CONFLICT DO NOTHING \
+             RETURNING id",
         )
         .bind(jobs.iter().map(|j| j.id).collect::<Vec<_>>())
         .bind(jobs.iter().map(|j| j.kind.as_str()).collect::<Vec<_>>())

@@ -85,35 +85,46 @@ impl Leases {
             .collect()
     }
 
-    /// Renews every lease once; raises `LeaseLost` or `Cancelled` where the database says so.
+    /// Checks every lease once and renews those not renewed for more than `heartbeat` × 1.5 (a
+    /// job shorter than that is never renewed, so the job row is not rewritten every second for
+    /// nothing; with a TTL of at least 4 heartbeats one failed renewal still loses no lease); raises
+    /// `LeaseLost` or `Cancelled` where the database says so. Lease loss seen here is an early
+    /// warning; the guarantee is the fence on every checkpoint and on completion.
     pub async fn renew(
         &self,
         pool: &PgPool,
         worker: &str,
+        heartbeat: Duration,
         ttl: Duration,
     ) -> Result<(), sqlx::Error> {
         let held = self.snapshot();
         let jobs: Vec<Uuid> = held.iter().map(|h| h.0).collect();
         let tokens: Vec<Uuid> = held.iter().map(|h| h.1).collect();
         let renewed: HashMap<Uuid, bool> = sqlx::query_as::<_, (Uuid, bool)>(
-            "WITH locked AS ( \
-                SELECT j.id FROM jobs j JOIN unnest($1::uuid[], $2::uuid[]) AS i(id, token) \
+            "WITH held AS ( \
+                SELECT j.id, j.cancel_requested_at IS NOT NULL AS cancel_requested, \
+                       j.lease_expires_at < now() + make_interval(secs => $5) AS due \
+                FROM jobs j JOIN unnest($1::uuid[], $2::uuid[]) AS i(id, token) \
                     ON j.id = i.id AND j.lease_token = i.token \
                 WHERE j.state = 'running' \
+             ), locked AS ( \
+                SELECT j.id FROM jobs j JOIN unnest($1::uuid[], $2::uuid[]) AS i(id, token) \
+                    ON j.id = i.id AND j.lease_token = i.token \
+                WHERE j.state = 'running' AND j.id IN (SELECT id FROM held WHERE due) \
                 ORDER BY j.id FOR UPDATE OF j \
              ), renewed AS ( \
                 UPDATE jobs j SET lease_expires_at = now() + make_interval(secs => $3) \
                 FROM locked l WHERE j.id = l.id \
-                RETURNING j.id, j.cancel_requested_at IS NOT NULL \
              ), beat AS ( \
                 UPDATE workers SET heartbeat_at = now() WHERE id = $4 \
              ) \
-             SELECT * FROM renewed",
+             SELECT id, cancel_requested FROM held",
         )
         .bind(&jobs)
         .bind(&tokens)
         .bind(ttl.as_secs_f64())
         .bind(worker)
+        .bind((ttl.as_secs_f64() - 1.5 * heartbeat.as_secs_f64()).max(0.0))
         .fetch_all(pool)
         .await?
         .into_iter()
@@ -147,7 +158,7 @@ pub async fn heartbeat(
             _ = ticker.tick() => {}
             _ = stop.cancelled() => return,
         }
-        match tokio::time::timeout(interval, leases.renew(&pool, &worker, ttl)).await {
+        match tokio::time::timeout(interval, leases.renew(&pool, &worker, interval, ttl)).await {
             Ok(Ok(())) => last_ok = Instant::now(),
             Ok(Err(e)) => tracing::warn!(error = %e, "lease renewal failed"),
             Err(_) => tracing::warn!("lease renewal timed out"),

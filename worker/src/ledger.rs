@@ -85,6 +85,16 @@ enum Write {
     },
 }
 
+impl Write {
+    fn lease(&self) -> &Lease {
+        match self {
+            Write::Checkpoint { lease, .. }
+            | Write::Finish { lease, .. }
+            | Write::Progress { lease, .. } => lease,
+        }
+    }
+}
+
 /// Handle to the worker's ledger task.
 #[derive(Clone)]
 pub struct Ledger {
@@ -224,125 +234,123 @@ pub fn is_transient(error: &sqlx::Error) -> bool {
 }
 
 /// One transaction for the whole batch. Returns a fence per write (progress: always held).
+///
+/// The fence is read while the batch holds the job rows locked (`FOR UPDATE`, in id order, so
+/// two transactions touching the same jobs never wait on each other in a cycle): a write is held
+/// when its job is still `running` under its lease token. A checkpoint then costs one row in
+/// `job_steps` and no update of the job row; the history derives step completions from there.
 async fn commit(pool: &PgPool, writes: &[Write]) -> Result<Vec<Fence>, sqlx::Error> {
     let mut tx = pool.begin().await?;
 
-    // Lock every job row the batch touches in id order, so two transactions that touch the same
-    // jobs (two ledgers after a hand-over, the heartbeat) never wait on each other in a cycle.
-    let mut touched: Vec<Uuid> = writes
-        .iter()
-        .map(|w| match w {
-            Write::Checkpoint { lease, .. }
-            | Write::Finish { lease, .. }
-            | Write::Progress { lease, .. } => lease.job,
-        })
-        .collect();
+    let mut touched: Vec<Uuid> = writes.iter().map(|w| w.lease().job).collect();
     touched.sort_unstable();
     touched.dedup();
-    sqlx::query("SELECT 1 FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-        .bind(&touched)
-        .execute(&mut *tx)
-        .await?;
+    // job -> (its current lease token, cancel requested), for running jobs only.
+    let running: HashMap<Uuid, (Uuid, bool)> = sqlx::query_as::<_, (Uuid, Uuid, bool)>(
+        "SELECT id, lease_token, cancel_requested_at IS NOT NULL FROM jobs \
+         WHERE id = ANY($1) AND state = 'running' ORDER BY id FOR UPDATE",
+    )
+    .bind(&touched)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|(id, token, cancel)| (id, (token, cancel)))
+    .collect();
+    let mut fences: Vec<Fence> = writes
+        .iter()
+        .map(|w| {
+            let lease = w.lease();
+            match running.get(&lease.job) {
+                Some(&(token, cancel_requested)) if token == lease.token => {
+                    Fence::Held { cancel_requested }
+                }
+                _ => Fence::Lost,
+            }
+        })
+        .collect();
+    let held = |i: &usize| matches!(fences[*i], Fence::Held { .. });
 
-    // Progress: the last report per job wins.
-    let mut latest: HashMap<Uuid, (Uuid, f32, &str)> = HashMap::new();
-    for write in writes {
+    // Progress: the last report per job wins; a job succeeding in this batch ends at 100%.
+    let finishing: Vec<Uuid> = writes
+        .iter()
+        .filter_map(|w| match w {
+            Write::Finish {
+                lease,
+                finish: Finish::Succeeded(_),
+                ..
+            } => Some(lease.job),
+            _ => None,
+        })
+        .collect();
+    let mut latest: HashMap<Uuid, (f32, &str)> = HashMap::new();
+    for (i, write) in writes.iter().enumerate() {
         if let Write::Progress {
             lease,
             percent,
             message,
         } = write
         {
-            latest.insert(lease.job, (lease.token, *percent, message));
+            if held(&i) && !finishing.contains(&lease.job) {
+                latest.insert(lease.job, (*percent, message));
+            }
         }
     }
     if !latest.is_empty() {
-        let (mut jobs, mut tokens, mut percents, mut messages) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for (job, (token, percent, message)) in latest {
+        let (mut jobs, mut percents, mut messages) = (Vec::new(), Vec::new(), Vec::new());
+        for (job, (percent, message)) in latest {
             jobs.push(job);
-            tokens.push(token);
             percents.push(percent);
             messages.push(message.to_string());
         }
         sqlx::query(
             "UPDATE jobs j SET progress_percent = i.percent, progress_message = i.message, \
                     updated_at = now() \
-             FROM unnest($1::uuid[], $2::uuid[], $3::real[], $4::text[]) AS i(id, token, percent, message) \
-             WHERE j.id = i.id AND j.lease_token = i.token AND j.state = 'running'",
+             FROM unnest($1::uuid[], $2::real[], $3::text[]) AS i(id, percent, message) \
+             WHERE j.id = i.id",
         )
         .bind(&jobs)
-        .bind(&tokens)
         .bind(&percents)
         .bind(&messages)
         .execute(&mut *tx)
         .await?;
     }
 
-    let mut fences = vec![
-        Fence::Held {
-            cancel_requested: false
-        };
-        writes.len()
-    ];
-
-    let checkpoints: Vec<(usize, &Lease, &String, &Value)> = writes
+    let checkpoints: Vec<(&Lease, &String, &Value)> = writes
         .iter()
         .enumerate()
-        .filter_map(|(i, w)| match w {
+        .filter(|(i, _)| held(i))
+        .filter_map(|(_, w)| match w {
             Write::Checkpoint {
                 lease,
                 step,
                 output,
                 ..
-            } => Some((i, lease, step, output)),
+            } => Some((lease, step, output)),
             _ => None,
         })
         .collect();
     if !checkpoints.is_empty() {
-        let held: HashMap<Uuid, bool> = sqlx::query_as::<_, (Uuid, bool)>(
-            "WITH input AS ( \
-                SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::int[]) \
-                    AS i(job_id, token, step, output, attempt) \
-             ), fenced AS ( \
-                UPDATE jobs j SET updated_at = now() \
-                FROM input i \
-                WHERE j.id = i.job_id AND j.lease_token = i.token AND j.state = 'running' \
-                RETURNING j.id, j.cancel_requested_at IS NOT NULL AS cancel_requested \
-             ), saved AS ( \
-                INSERT INTO job_steps (job_id, name, state, output, attempt, completed_at) \
-                SELECT i.job_id, i.step, 'completed', i.output, i.attempt, now() \
-                FROM input i JOIN fenced f ON f.id = i.job_id \
-                ON CONFLICT (job_id, name) DO UPDATE \
-                    SET state = 'completed', output = EXCLUDED.output, attempt = EXCLUDED.attempt, \
-                        completed_at = EXCLUDED.completed_at, compensated_at = NULL \
-             ), events AS ( \
-                INSERT INTO job_events (job_id, type, attempt, step) \
-                SELECT i.job_id, 'step_completed', i.attempt, i.step \
-                FROM input i JOIN fenced f ON f.id = i.job_id \
-             ) \
-             SELECT id, cancel_requested FROM fenced",
+        sqlx::query(
+            "INSERT INTO job_steps (job_id, name, state, output, attempt, completed_at) \
+             SELECT i.job_id, i.step, 'completed', i.output, i.attempt, now() \
+             FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::int[]) \
+                 AS i(job_id, step, output, attempt) \
+             ON CONFLICT (job_id, name) DO UPDATE \
+                 SET state = 'completed', output = EXCLUDED.output, attempt = EXCLUDED.attempt, \
+                     completed_at = EXCLUDED.completed_at, compensated_at = NULL",
         )
-        .bind(checkpoints.iter().map(|c| c.1.job).collect::<Vec<_>>())
-        .bind(checkpoints.iter().map(|c| c.1.token).collect::<Vec<_>>())
-        .bind(checkpoints.iter().map(|c| c.2.as_str()).collect::<Vec<_>>())
-        .bind(checkpoints.iter().map(|c| c.3).collect::<Vec<_>>())
-        .bind(checkpoints.iter().map(|c| c.1.attempt).collect::<Vec<_>>())
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect();
-        for (i, lease, _, _) in &checkpoints {
-            fences[*i] = match held.get(&lease.job) {
-                Some(&cancel_requested) => Fence::Held { cancel_requested },
-                None => Fence::Lost,
-            };
-        }
+        .bind(checkpoints.iter().map(|c| c.0.job).collect::<Vec<_>>())
+        .bind(checkpoints.iter().map(|c| c.1.as_str()).collect::<Vec<_>>())
+        .bind(checkpoints.iter().map(|c| c.2).collect::<Vec<_>>())
+        .bind(checkpoints.iter().map(|c| c.0.attempt).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
     }
 
     let finishes: Vec<(usize, &Lease, &Finish)> = writes
         .iter()
         .enumerate()
+        .filter(|(i, _)| held(i))
         .filter_map(|(i, w)| match w {
             Write::Finish { lease, finish, .. } => Some((i, lease, finish)),
             _ => None,

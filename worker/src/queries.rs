@@ -77,10 +77,25 @@ pub async fn steps(pool: &PgPool, id: Uuid) -> Result<Vec<StepView>, sqlx::Error
     .await
 }
 
+/// The job's history. Facts recorded elsewhere are not written twice: `queued` is the job row's
+/// creation, `started` an attempt row, `step_completed` a checkpoint; `job_events` holds the rest
+/// (retries, compensation, cancellation, lease expiry, the end of each attempt).
 pub async fn events(pool: &PgPool, id: Uuid) -> Result<Vec<EventView>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT at, type::text AS type, attempt, step, message FROM job_events \
-         WHERE job_id = $1 ORDER BY id",
+        "SELECT at, type, attempt, step, message FROM ( \
+            SELECT created_at AS at, 'queued' AS type, NULL::int AS attempt, NULL::text AS step, \
+                   NULL::text AS message, 0 AS phase, 0::bigint AS seq \
+            FROM jobs WHERE id = $1 \
+            UNION ALL \
+            SELECT started_at, 'started', attempt, NULL, NULL, 1, 0 \
+            FROM job_attempts WHERE job_id = $1 \
+            UNION ALL \
+            SELECT completed_at, 'step_completed', attempt, name, NULL, 2, 0 \
+            FROM job_steps WHERE job_id = $1 \
+            UNION ALL \
+            SELECT at, type::text, attempt, step, message, 3, id \
+            FROM job_events WHERE job_id = $1 \
+         ) history ORDER BY at, phase, seq",
     )
     .bind(id)
     .fetch_all(pool)
