@@ -13,7 +13,7 @@ use understudy_worker::{db, Settings};
 
 use crate::commands::Failure;
 
-/// A scratch Understudy database (`<db>_bench`, recreated) and namespace, with workers on it.
+/// A scratch Understudy database (`<db>_<kind>`, recreated) and namespace, with workers on it.
 pub struct Scratch {
     pub settings: Settings,
     pub pool: PgPool,
@@ -38,7 +38,10 @@ impl Scratch {
         let current: String = sqlx::query_scalar("SELECT current_database()")
             .fetch_one(&admin)
             .await?;
-        let database = format!("{current}_bench");
+        // One scratch database per bench kind, so an engine bench and a chaos run started at
+        // the same time do not drop each other's database.
+        let kind = namespace.trim_start_matches("understudy-").replace('-', "_");
+        let database = format!("{current}_{kind}");
         if !database
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_')
