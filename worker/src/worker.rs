@@ -161,16 +161,26 @@ pub async fn run(
         wake: wake.clone(),
     });
 
+    // Lease renewal and rescue get their own connections: under load the ledger and the claimer
+    // keep the main pool busy, and a heartbeat waiting for a connection would let leases expire
+    // under a healthy worker.
+    let control_pool = match db::connect(&settings, 2).await {
+        Ok(control) => control,
+        Err(e) => {
+            tracing::warn!(error = %e, "no separate connections for lease renewal; sharing the main pool");
+            pool.clone()
+        }
+    };
     let heartbeat = tokio::spawn(lease::heartbeat(
         leases.clone(),
-        pool.clone(),
+        control_pool.clone(),
         worker_id.clone(),
         settings.heartbeat(),
         settings.lease_ttl(),
         background.clone(),
     ));
     let rescuer = tokio::spawn(rescue_loop(
-        pool.clone(),
+        control_pool,
         settings.heartbeat(),
         wake.clone(),
         metrics.clone(),

@@ -40,7 +40,9 @@ impl Scratch {
             .await?;
         // One scratch database per bench kind, so an engine bench and a chaos run started at
         // the same time do not drop each other's database.
-        let kind = namespace.trim_start_matches("understudy-").replace('-', "_");
+        let kind = namespace
+            .trim_start_matches("understudy-")
+            .replace('-', "_");
         let database = format!("{current}_{kind}");
         if !database
             .chars()
