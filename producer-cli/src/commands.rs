@@ -9,6 +9,7 @@ use understudy_worker::producer::{Outgoing, Producer};
 use understudy_worker::queries::{self, CancelOutcome, ListFilter, RetryOutcome};
 use understudy_worker::state::JobState;
 use understudy_worker::topology::Topology;
+use understudy_worker::telemetry::Telemetry;
 use understudy_worker::{amqp, db, Settings};
 
 use crate::cli::{Args, BenchCommand, BulkArgs, Command, EnqueueArgs, ListArgs};
@@ -82,7 +83,25 @@ pub type Outcome = Result<ExitCode, Failure>;
 pub async fn dispatch(args: Args) -> Outcome {
     let settings =
         Settings::load(args.config.as_deref()).map_err(|e| Failure::Input(e.to_string()))?;
-    match args.command {
+    let telemetry = Telemetry::start(&settings.observability, "understudy")
+        .map_err(|e| Failure::Input(e.to_string()))?;
+    if let Some(telemetry) = &telemetry {
+        // The CLI prints no logs; the subscriber only turns its spans into exported spans.
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        let _ = tracing_subscriber::registry()
+            .with(understudy_worker::telemetry::layer(telemetry.tracer()))
+            .try_init();
+    }
+    let outcome = run(&settings, args.command).await;
+    if let Some(telemetry) = telemetry {
+        let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    }
+    outcome
+}
+
+async fn run(settings: &Settings, command: Command) -> Outcome {
+    match command {
         Command::Migrate => migrate(&settings).await,
         Command::Enqueue(a) => enqueue(&settings, a).await,
         Command::Bulk(a) => bulk(&settings, a).await,
