@@ -8,8 +8,8 @@ use understudy_worker::contract::{JobMessage, Priority};
 use understudy_worker::producer::{Outgoing, Producer};
 use understudy_worker::queries::{self, CancelOutcome, ListFilter, RetryOutcome};
 use understudy_worker::state::JobState;
-use understudy_worker::topology::Topology;
 use understudy_worker::telemetry::Telemetry;
+use understudy_worker::topology::Topology;
 use understudy_worker::{amqp, db, Settings};
 
 use crate::cli::{Args, BenchCommand, BulkArgs, Command, EnqueueArgs, ListArgs};

@@ -240,7 +240,9 @@ impl Settings {
             );
         }
         let endpoint = &self.observability.otlp_endpoint;
-        if !endpoint.is_empty() && !endpoint.starts_with("http://") && !endpoint.starts_with("https://")
+        if !endpoint.is_empty()
+            && !endpoint.starts_with("http://")
+            && !endpoint.starts_with("https://")
         {
             return invalid(
                 "observability.otlp_endpoint",

@@ -4,9 +4,9 @@
 
 use opentelemetry_sdk::trace::Tracer;
 use std::io::IsTerminal;
+use tracing_subscriber::fmt;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::fmt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 use crate::config::LogSettings;
@@ -24,7 +24,9 @@ pub fn init(settings: &LogSettings, tracer: Option<Tracer>) {
     };
     let Some(tracer) = tracer else {
         // Without traces, as before: one global filter, so disabled spans cost nothing.
-        let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr);
         let _ = if json {
             builder
                 .json()
@@ -44,10 +46,7 @@ pub fn init(settings: &LogSettings, tracer: Option<Tracer>) {
             .with_writer(std::io::stderr)
             .boxed()
     } else {
-        fmt::layer()
-            .compact()
-            .with_writer(std::io::stderr)
-            .boxed()
+        fmt::layer().compact().with_writer(std::io::stderr).boxed()
     };
     // Per-layer filters: the log level does not hide spans from the trace exporter.
     let _ = tracing_subscriber::registry()

@@ -196,12 +196,19 @@ async fn run_attempt(shared: Arc<Shared>, claimed: Claimed, span: Span) -> &'sta
         Err(StepError::Cancelled) => Some(Finish::Cancelled),
         Err(error) => Some(Finish::Failed(error.to_string())),
     };
-    match finish_with {
+    let held = match finish_with {
         Some(f) => finish(&shared, lease, &claimed.kind, f).await,
-        None => tracing::warn!("lease lost; another worker continues this job"),
-    }
+        None => {
+            tracing::warn!("lease lost; another worker continues this job");
+            false
+        }
+    };
     shared.leases.release(claimed.id);
-    name
+    if held {
+        name
+    } else {
+        "lease_lost"
+    }
 }
 
 /// Runs compensation when the job failed or was cancelled; returns the final outcome.
@@ -231,7 +238,8 @@ async fn settle(
     }
 }
 
-async fn finish(shared: &Shared, lease: Lease, kind: &str, finish: Finish) {
+/// Records the end of the attempt; false when the lease was lost first.
+async fn finish(shared: &Shared, lease: Lease, kind: &str, finish: Finish) -> bool {
     let (event_type, message) = match &finish {
         Finish::Succeeded(_) => ("succeeded", None),
         Finish::Failed(e) => ("failed", Some(e.clone())),
@@ -249,10 +257,15 @@ async fn finish(shared: &Shared, lease: Lease, kind: &str, finish: Finish) {
             event.attempt = Some(lease.attempt);
             event.message = message;
             shared.events.emit(event);
+            true
         }
-        Ok(Fence::Lost) => tracing::warn!("lease lost before the job could be finished"),
+        Ok(Fence::Lost) => {
+            tracing::warn!("lease lost before the job could be finished");
+            false
+        }
         Err(e) => {
-            tracing::error!(error = %e, "could not record the end of the job; its lease will expire and another worker resumes it")
+            tracing::error!(error = %e, "could not record the end of the job; its lease will expire and another worker resumes it");
+            false
         }
     }
 }
