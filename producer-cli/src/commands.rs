@@ -13,7 +13,7 @@ use understudy_worker::topology::Topology;
 use understudy_worker::{amqp, db, Settings};
 
 use crate::cli::{Args, BenchCommand, BulkArgs, Command, EnqueueArgs, ListArgs};
-use crate::{bench, dlq, export, export_bench, output, sandbox, staging, watch};
+use crate::{bench, dlq, export, export_bench, output, sandbox, staging, top, watch};
 
 /// A command that did not work, and why, with its exit code.
 #[derive(Debug)]
@@ -111,6 +111,7 @@ async fn run(settings: &Settings, command: Command) -> Outcome {
             watch::watch(&pool, id, json).await
         }
         Command::List(a) => list(&settings, a).await,
+        Command::Top(a) => top::top(&settings, a).await,
         Command::Cancel { id, json } => cancel(&settings, id, json).await,
         Command::Retry { id, json } => retry(&settings, id, json).await,
         Command::Logs { id, json } => logs(&settings, id, json).await,

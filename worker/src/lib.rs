@@ -21,6 +21,7 @@ pub mod ledger;
 pub mod logging;
 pub mod metrics;
 pub mod otlp_client;
+pub mod overview;
 pub mod producer;
 pub mod queries;
 pub mod rescue;
