@@ -102,30 +102,30 @@ pub async fn dispatch(args: Args) -> Outcome {
 
 async fn run(settings: &Settings, command: Command) -> Outcome {
     match command {
-        Command::Migrate => migrate(&settings).await,
-        Command::Enqueue(a) => enqueue(&settings, a).await,
-        Command::Bulk(a) => bulk(&settings, a).await,
-        Command::Status { id, json } => status(&settings, id, json).await,
+        Command::Migrate => migrate(settings).await,
+        Command::Enqueue(a) => enqueue(settings, a).await,
+        Command::Bulk(a) => bulk(settings, a).await,
+        Command::Status { id, json } => status(settings, id, json).await,
         Command::Watch { id, json } => {
-            let pool = pool(&settings).await?;
+            let pool = pool(settings).await?;
             watch::watch(&pool, id, json).await
         }
-        Command::List(a) => list(&settings, a).await,
-        Command::Top(a) => top::top(&settings, a).await,
-        Command::Cancel { id, json } => cancel(&settings, id, json).await,
-        Command::Retry { id, json } => retry(&settings, id, json).await,
-        Command::Logs { id, json } => logs(&settings, id, json).await,
-        Command::Export(a) => export::export(&settings, a).await,
-        Command::Dlq { command } => dlq::run(&settings, command).await,
-        Command::Site { command } => staging::site(&settings, command).await,
-        Command::Staging { command } => staging::staging(&settings, command).await,
-        Command::Provision(a) => sandbox::provision(&settings, a).await,
-        Command::Sandbox { command } => sandbox::sandbox(&settings, command).await,
+        Command::List(a) => list(settings, a).await,
+        Command::Top(a) => top::top(settings, a).await,
+        Command::Cancel { id, json } => cancel(settings, id, json).await,
+        Command::Retry { id, json } => retry(settings, id, json).await,
+        Command::Logs { id, json } => logs(settings, id, json).await,
+        Command::Export(a) => export::export(settings, a).await,
+        Command::Dlq { command } => dlq::run(settings, command).await,
+        Command::Site { command } => staging::site(settings, command).await,
+        Command::Staging { command } => staging::staging(settings, command).await,
+        Command::Provision(a) => sandbox::provision(settings, a).await,
+        Command::Sandbox { command } => sandbox::sandbox(settings, command).await,
         Command::Bench { command } => match command {
-            BenchCommand::Engine(a) => bench::engine::engine(&settings, a).await,
-            BenchCommand::Clone(a) => bench::clone::clone(&settings, a).await,
-            BenchCommand::Chaos(a) => bench::chaos::chaos(&settings, a).await,
-            BenchCommand::Export(a) => export_bench::run(&settings, a).await,
+            BenchCommand::Engine(a) => bench::engine::engine(settings, a).await,
+            BenchCommand::Clone(a) => bench::clone::clone(settings, a).await,
+            BenchCommand::Chaos(a) => bench::chaos::chaos(settings, a).await,
+            BenchCommand::Export(a) => export_bench::run(settings, a).await,
         },
     }
 }

@@ -122,8 +122,8 @@ pub fn render(view: &Overview, limit: i64) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "{:<34} {:>9} {:>10}  {}",
-        "WORKER", "RUNNING", "HEARTBEAT", "HTTP"
+        "{:<34} {:>9} {:>10}  HTTP",
+        "WORKER", "RUNNING", "HEARTBEAT"
     );
     if view.workers.is_empty() {
         let _ = writeln!(out, "(no live worker: start understudy-worker)");
@@ -141,8 +141,8 @@ pub fn render(view: &Overview, limit: i64) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "{:<36}  {:<10} {:<16} {:<20} {:>6} {:>8}  {}",
-        "JOB", "KIND", "SITE", "STEP", "PROG", "AGE", "MESSAGE"
+        "{:<36}  {:<10} {:<16} {:<20} {:>6} {:>8}  MESSAGE",
+        "JOB", "KIND", "SITE", "STEP", "PROG", "AGE"
     );
     if view.running.is_empty() {
         let _ = writeln!(out, "(nothing running)");
