@@ -34,6 +34,8 @@ static ENABLED: AtomicBool = AtomicBool::new(false);
 
 /// How long one OTLP export may take before it is given up (spans are dropped, jobs go on).
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a process waits at exit for its last spans to be exported.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// True when this process exports traces: only then are spans for OpenTelemetry built.
 #[inline]
@@ -112,11 +114,11 @@ impl Telemetry {
         redact(&settings.otlp_endpoint)
     }
 
-    /// Exports what is still buffered and stops the pipeline. Blocks: call it from
+    /// Exports what is still buffered (waiting at most 3 s) and stops the pipeline. Blocks: call it from
     /// `spawn_blocking` (the export itself runs on the Tokio runtime, which must still run).
     pub fn shutdown(self) {
         set_enabled(false);
-        if let Err(e) = self.provider.shutdown() {
+        if let Err(e) = self.provider.shutdown_with_timeout(FLUSH_TIMEOUT) {
             tracing::warn!(error = %e, "flushing the last spans to the OTLP collector failed");
         }
     }
@@ -170,6 +172,9 @@ where
 /// The W3C `traceparent` and `tracestate` of `span`, for a message's headers; `None` when the
 /// span is not exported (traces off, or not sampled and not recorded).
 pub fn inject(span: &Span) -> Option<(String, Option<String>)> {
+    if span.is_none() {
+        return None;
+    }
     let context = span.context();
     if !context.span().span_context().is_valid() {
         return None;
