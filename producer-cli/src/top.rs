@@ -191,17 +191,3 @@ fn age(secs: f64) -> String {
         _ => format!("{}h{:02}m", secs / 3600, (secs % 3600) / 60),
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ages_and_clipping_read_well() {
-        assert_eq!(age(5.2), "5s");
-        assert_eq!(age(185.0), "3m05s");
-        assert_eq!(age(7800.0), "2h10m");
-        assert_eq!(clip("short", 10), "short");
-        assert_eq!(clip("a-very-long-kind", 6), "a-ver…");
-    }
-}

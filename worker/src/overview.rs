@@ -127,7 +127,7 @@ pub async fn read(
     let workers = sqlx::query_as(
         "SELECT w.id, w.hostname, w.pid, w.concurrency, w.http_address, w.started_at, \
                 extract(epoch FROM now() - w.heartbeat_at)::float8 AS heartbeat_age_secs, \
-                (SELECT count(*) FROM jobs j WHERE j.lease_owner = w.id) AS running \
+                (SELECT count(*) FROM jobs j WHERE j.state = 'running' AND j.lease_owner = w.id) AS running \
          FROM workers w \
          WHERE w.stopped_at IS NULL AND w.heartbeat_at > now() - make_interval(secs => $1) \
          ORDER BY w.started_at, w.id",
