@@ -93,10 +93,11 @@ pub fn render(view: &Overview, limit: i64) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "understudy top · {} · {} running · {} workers",
+        "understudy top · {} · {} running · {} worker{}",
         view.at.format("%Y-%m-%d %H:%M:%S UTC"),
         view.running.len(),
-        view.workers.len()
+        view.workers.len(),
+        if view.workers.len() == 1 { "" } else { "s" }
     );
     let _ = writeln!(out);
     let _ = writeln!(
