@@ -258,13 +258,7 @@ impl TestEnv {
     pub async fn publish_raw(&self, routing_key: &str, body: Vec<u8>) {
         self.producer()
             .await
-            .publish(&[Outgoing {
-                routing_key: routing_key.into(),
-                body,
-                message_id: None,
-                traceparent: None,
-                tracestate: None,
-            }])
+            .publish(&[Outgoing::raw(routing_key, body)])
             .await
             .expect("publish raw");
     }

@@ -41,6 +41,8 @@ pub enum Command {
     },
     /// List jobs, newest first.
     List(ListArgs),
+    /// Live view: running jobs with progress, queue depths, workers (refreshes every second).
+    Top(crate::top::TopArgs),
     /// Cancel a job: a running job stops at its next step boundary and compensates.
     Cancel {
         id: Uuid,

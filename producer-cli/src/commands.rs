@@ -8,11 +8,12 @@ use understudy_worker::contract::{JobMessage, Priority};
 use understudy_worker::producer::{Outgoing, Producer};
 use understudy_worker::queries::{self, CancelOutcome, ListFilter, RetryOutcome};
 use understudy_worker::state::JobState;
+use understudy_worker::telemetry::Telemetry;
 use understudy_worker::topology::Topology;
 use understudy_worker::{amqp, db, Settings};
 
 use crate::cli::{Args, BenchCommand, BulkArgs, Command, EnqueueArgs, ListArgs};
-use crate::{bench, dlq, export, export_bench, output, sandbox, staging, watch};
+use crate::{bench, dlq, export, export_bench, output, sandbox, staging, top, watch};
 
 /// A command that did not work, and why, with its exit code.
 #[derive(Debug)]
@@ -82,30 +83,49 @@ pub type Outcome = Result<ExitCode, Failure>;
 pub async fn dispatch(args: Args) -> Outcome {
     let settings =
         Settings::load(args.config.as_deref()).map_err(|e| Failure::Input(e.to_string()))?;
-    match args.command {
-        Command::Migrate => migrate(&settings).await,
-        Command::Enqueue(a) => enqueue(&settings, a).await,
-        Command::Bulk(a) => bulk(&settings, a).await,
-        Command::Status { id, json } => status(&settings, id, json).await,
+    let telemetry = Telemetry::start(&settings.observability, "understudy")
+        .map_err(|e| Failure::Input(e.to_string()))?;
+    if let Some(telemetry) = &telemetry {
+        // The CLI prints no logs; the subscriber only turns its spans into exported spans.
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        let _ = tracing_subscriber::registry()
+            .with(understudy_worker::telemetry::layer(telemetry.tracer()))
+            .try_init();
+    }
+    let outcome = run(&settings, args.command).await;
+    if let Some(telemetry) = telemetry {
+        let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    }
+    outcome
+}
+
+async fn run(settings: &Settings, command: Command) -> Outcome {
+    match command {
+        Command::Migrate => migrate(settings).await,
+        Command::Enqueue(a) => enqueue(settings, a).await,
+        Command::Bulk(a) => bulk(settings, a).await,
+        Command::Status { id, json } => status(settings, id, json).await,
         Command::Watch { id, json } => {
-            let pool = pool(&settings).await?;
+            let pool = pool(settings).await?;
             watch::watch(&pool, id, json).await
         }
-        Command::List(a) => list(&settings, a).await,
-        Command::Cancel { id, json } => cancel(&settings, id, json).await,
-        Command::Retry { id, json } => retry(&settings, id, json).await,
-        Command::Logs { id, json } => logs(&settings, id, json).await,
-        Command::Export(a) => export::export(&settings, a).await,
-        Command::Dlq { command } => dlq::run(&settings, command).await,
-        Command::Site { command } => staging::site(&settings, command).await,
-        Command::Staging { command } => staging::staging(&settings, command).await,
-        Command::Provision(a) => sandbox::provision(&settings, a).await,
-        Command::Sandbox { command } => sandbox::sandbox(&settings, command).await,
+        Command::List(a) => list(settings, a).await,
+        Command::Top(a) => top::top(settings, a).await,
+        Command::Cancel { id, json } => cancel(settings, id, json).await,
+        Command::Retry { id, json } => retry(settings, id, json).await,
+        Command::Logs { id, json } => logs(settings, id, json).await,
+        Command::Export(a) => export::export(settings, a).await,
+        Command::Dlq { command } => dlq::run(settings, command).await,
+        Command::Site { command } => staging::site(settings, command).await,
+        Command::Staging { command } => staging::staging(settings, command).await,
+        Command::Provision(a) => sandbox::provision(settings, a).await,
+        Command::Sandbox { command } => sandbox::sandbox(settings, command).await,
         Command::Bench { command } => match command {
-            BenchCommand::Engine(a) => bench::engine::engine(&settings, a).await,
-            BenchCommand::Clone(a) => bench::clone::clone(&settings, a).await,
-            BenchCommand::Chaos(a) => bench::chaos::chaos(&settings, a).await,
-            BenchCommand::Export(a) => export_bench::run(&settings, a).await,
+            BenchCommand::Engine(a) => bench::engine::engine(settings, a).await,
+            BenchCommand::Clone(a) => bench::clone::clone(settings, a).await,
+            BenchCommand::Chaos(a) => bench::chaos::chaos(settings, a).await,
+            BenchCommand::Export(a) => export_bench::run(settings, a).await,
         },
     }
 }

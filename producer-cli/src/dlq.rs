@@ -89,11 +89,10 @@ pub async fn run(settings: &Settings, command: DlqCommand) -> Outcome {
                     "bulk".to_string()
                 };
                 let outgoing = Outgoing {
-                    routing_key,
-                    body: d.body.clone(),
                     message_id: d.message_id.clone(),
                     traceparent: text("traceparent"),
                     tracestate: text("tracestate"),
+                    ..Outgoing::raw(&routing_key, d.body.clone())
                 };
                 producer.publish(&[outgoing]).await?;
                 queries::mark_replayed(&pool, d.id).await?;

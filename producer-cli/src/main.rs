@@ -10,6 +10,7 @@ mod export_bench;
 mod output;
 mod sandbox;
 mod staging;
+mod top;
 mod watch;
 
 use clap::Parser;

@@ -16,3 +16,4 @@ mod export_support;
 mod observability;
 mod provision;
 mod secrets;
+mod traces;

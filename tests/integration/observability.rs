@@ -78,3 +78,91 @@ async fn a_worker_serves_health_readiness_and_prometheus_metrics_on_loopback() {
     }
     assert_eq!(get(&address, "/nope").0, 404);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn top_once_shows_the_running_job_the_queues_and_the_worker() {
+    let env = TestEnv::new("top").await;
+    let _worker = env.worker(&[]);
+    env.wait_workers(1).await;
+    let mut message =
+        understudy_worker::contract::JobMessage::new("noop", json!({"steps": 3, "step_ms": 1500}));
+    message.concurrency_key = Some("site:shop".into());
+    let id = env.enqueue_message(message, Priority::Interactive).await;
+    let pool = env.pool.clone();
+    wait_for(
+        "the job's first checkpoint",
+        Duration::from_secs(30),
+        || {
+            let pool = pool.clone();
+            async move {
+                let done: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM job_steps WHERE job_id = $1 AND state = 'completed'",
+                )
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .ok()?;
+                (done >= 1).then_some(())
+            }
+        },
+    )
+    .await;
+
+    let out = env.cli(&["top", "--once", "--json"]);
+    assert!(
+        out.status.success(),
+        "top failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let view: serde_json::Value = serde_json::from_slice(&out.stdout).expect("top --json");
+    let running = view["running"].as_array().expect("running");
+    assert_eq!(running.len(), 1, "{view:#}");
+    let job = &running[0];
+    assert_eq!(job["id"], json!(id.to_string()));
+    assert_eq!(job["kind"], json!("noop"));
+    assert_eq!(job["site"], json!("shop"));
+    assert_eq!(job["attempt"], json!(1));
+    assert!(job["steps_done"].as_i64().unwrap() >= 1, "{job}");
+    assert!(
+        job["last_step"].as_str().unwrap().starts_with("step-"),
+        "{job}"
+    );
+    assert!(job["progress_percent"].as_f64().unwrap() > 0.0, "{job}");
+    assert!(job["age_secs"].as_f64().unwrap() >= 0.0);
+    let queues = view["queues"].as_array().expect("queues");
+    let priorities: Vec<&str> = queues
+        .iter()
+        .map(|q| q["priority"].as_str().unwrap())
+        .collect();
+    assert_eq!(priorities, ["interactive", "bulk"]);
+    for q in queues {
+        assert_eq!(q["waiting"], json!(0), "{q}");
+        assert_eq!(
+            q["consumers"],
+            json!(1),
+            "one intake consumer per worker: {q}"
+        );
+    }
+    assert_eq!(view["dead_letters"]["stored"], json!(0));
+    let workers = view["workers"].as_array().expect("workers");
+    assert_eq!(workers.len(), 1);
+    assert_eq!(workers[0]["running"], json!(1));
+    assert!(workers[0]["http_address"]
+        .as_str()
+        .is_some_and(|a| a.starts_with("127.0.0.1:")));
+    assert_eq!(job["worker"], workers[0]["id"]);
+
+    // The same snapshot for people (stdout is not a terminal: one frame, then exit).
+    let out = env.cli(&["top"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&id.to_string()), "{text}");
+    assert!(
+        text.contains("interactive") && text.contains("shop"),
+        "{text}"
+    );
+    assert_eq!(
+        env.wait_terminal(id, Duration::from_secs(30)).await,
+        JobState::Succeeded
+    );
+}

@@ -23,6 +23,7 @@ pub struct Claimed {
     pub cancel_requested: bool,
     pub concurrency_key: Option<String>,
     pub traceparent: Option<String>,
+    pub tracestate: Option<String>,
     pub enqueued_at: DateTime<Utc>,
 }
 
@@ -66,7 +67,7 @@ pub async fn claim(
          ) \
          SELECT id, kind, spec, attempt, lease_token, lease_losses, \
                 cancel_requested_at IS NOT NULL AS cancel_requested, concurrency_key, \
-                traceparent, enqueued_at \
+                traceparent, tracestate, enqueued_at \
          FROM claimed ORDER BY priority, run_at, id",
     )
     .bind(limit as i64)

@@ -38,6 +38,16 @@ pub struct Settings {
 pub struct ObservabilitySettings {
     /// Address of `/healthz`, `/readyz` and `/metrics`; empty to disable. Port 0 picks a free one.
     pub listen: String,
+    /// OTLP/HTTP (protobuf) collector base URL, e.g. `http://127.0.0.1:4318` (`/v1/traces` is
+    /// appended unless present). Empty (the default): no traces are built or exported.
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` is used when this is empty; `OTEL_EXPORTER_OTLP_HEADERS`
+    /// adds headers (e.g. an API key) to every export.
+    pub otlp_endpoint: String,
+    /// `service.name` of the exported spans; empty: `understudy-worker` or `understudy` (CLI).
+    pub service_name: String,
+    /// Share of new traces recorded (0.0–1.0). Jobs whose producer sent a sampled
+    /// `traceparent` follow the producer's decision.
+    pub sampling_ratio: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -146,6 +156,15 @@ impl Settings {
             )?
             .set_default("data_dir", default_data_dir().display().to_string())?
             .set_default("observability.listen", "127.0.0.1:9464")?
+            .set_default(
+                "observability.otlp_endpoint",
+                std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").unwrap_or_default(),
+            )?
+            .set_default(
+                "observability.service_name",
+                std::env::var("OTEL_SERVICE_NAME").unwrap_or_default(),
+            )?
+            .set_default("observability.sampling_ratio", 1.0)?
             .set_default("log.format", "auto")?
             .set_default("log.level", "info")?;
         match path {
@@ -212,6 +231,23 @@ impl Settings {
                 key: "provision",
                 reason: e.0,
             });
+        }
+        let ratio = self.observability.sampling_ratio;
+        if !(0.0..=1.0).contains(&ratio) {
+            return invalid(
+                "observability.sampling_ratio",
+                "must be between 0.0 (no new traces) and 1.0 (every trace)",
+            );
+        }
+        let endpoint = &self.observability.otlp_endpoint;
+        if !endpoint.is_empty()
+            && !endpoint.starts_with("http://")
+            && !endpoint.starts_with("https://")
+        {
+            return invalid(
+                "observability.otlp_endpoint",
+                "must be an http:// or https:// URL of an OTLP/HTTP collector (port 4318), or empty to turn traces off",
+            );
         }
         if self.retry.max_tries == 0 {
             return invalid("retry.max_tries", "must be at least 1");

@@ -20,6 +20,8 @@ pub mod lease;
 pub mod ledger;
 pub mod logging;
 pub mod metrics;
+pub mod otlp_client;
+pub mod overview;
 pub mod producer;
 pub mod queries;
 pub mod rescue;
@@ -27,6 +29,7 @@ pub mod runner;
 pub mod scheduler;
 pub mod shutdown;
 pub mod state;
+pub mod telemetry;
 pub mod topology;
 pub mod worker;
 

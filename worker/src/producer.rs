@@ -4,11 +4,13 @@
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection};
+use tracing::Span;
 use uuid::Uuid;
 
 use crate::amqp::{self, AmqpError};
 use crate::config::Settings;
 use crate::contract::{JobMessage, Priority};
+use crate::telemetry;
 use crate::topology::Topology;
 
 /// A confirmed-publish channel on the jobs exchange.
@@ -25,11 +27,15 @@ pub struct Outgoing {
     pub message_id: Option<String>,
     pub traceparent: Option<String>,
     pub tracestate: Option<String>,
+    /// The producer's span (`Span::none()` when traces are off), ended when this is dropped,
+    /// that is once the publish was confirmed.
+    pub span: Span,
 }
 
 impl Outgoing {
     /// A job message, with its id settled (explicit, from the idempotency key, or a new UUIDv7)
-    /// and a fresh W3C trace context.
+    /// and a W3C trace context: the producer span's when traces are on (a child of the current
+    /// span), else a fresh random one.
     pub fn job(mut message: JobMessage, priority: Priority) -> (Uuid, Outgoing) {
         let id = message.resolved_id().unwrap_or_else(Uuid::now_v7);
         message.job_id = Some(id);
@@ -37,16 +43,34 @@ impl Outgoing {
             message.enqueued_at = Some(chrono::Utc::now());
         }
         let body = serde_json::to_vec(&message).expect("job messages serialize");
+        let span = producer_span(&message, id, priority);
+        let (traceparent, tracestate) = match telemetry::inject(&span) {
+            Some((parent, state)) => (parent, state),
+            None => (new_traceparent(), None),
+        };
         (
             id,
             Outgoing {
                 routing_key: priority.routing_key().to_string(),
                 body,
                 message_id: Some(id.to_string()),
-                traceparent: Some(new_traceparent()),
-                tracestate: None,
+                traceparent: Some(traceparent),
+                tracestate,
+                span,
             },
         )
+    }
+
+    /// A message without trace context (raw bodies, replays that carry their own headers).
+    pub fn raw(routing_key: &str, body: Vec<u8>) -> Outgoing {
+        Outgoing {
+            routing_key: routing_key.to_string(),
+            body,
+            message_id: None,
+            traceparent: None,
+            tracestate: None,
+            span: Span::none(),
+        }
     }
 
     fn properties(&self) -> BasicProperties {
@@ -71,6 +95,27 @@ impl Outgoing {
         }
         properties
     }
+}
+
+/// `enqueue <kind>`, a producer span, when traces are on.
+fn producer_span(message: &JobMessage, id: Uuid, priority: Priority) -> Span {
+    if !telemetry::enabled() {
+        return Span::none();
+    }
+    let site = message
+        .concurrency_key
+        .as_deref()
+        .and_then(|key| key.strip_prefix("site:"))
+        .unwrap_or("");
+    tracing::info_span!(
+        "enqueue",
+        otel.name = format!("enqueue {}", message.kind),
+        otel.kind = "producer",
+        job_id = %id,
+        kind = %message.kind,
+        priority = priority.routing_key(),
+        site,
+    )
 }
 
 /// A random W3C `traceparent` for a new trace (sampled).

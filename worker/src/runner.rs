@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
+use tracing::field::Empty;
+use tracing::{Instrument, Span};
 use understudy_workflows::{Backend, Job, JobInfo, Registry, Resources, RetryPolicy, StepError};
 
 use crate::claim::Claimed;
@@ -23,6 +24,7 @@ use crate::lease::{Leases, Signals};
 use crate::ledger::{Fence, Finish, Lease, Ledger, LedgerError};
 use crate::metrics::Metrics;
 use crate::state::EventType;
+use crate::telemetry;
 
 /// Progress is stored and published at most this often per job (100% always is).
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
@@ -47,21 +49,71 @@ pub struct Shared {
 
 /// Runs one claimed job to the end of this attempt.
 pub async fn run(shared: Arc<Shared>, claimed: Claimed) {
-    let span = tracing::info_span!(
-        "job",
-        job_id = %claimed.id,
-        kind = %claimed.kind,
-        attempt = claimed.attempt,
-        concurrency_key = claimed.concurrency_key.as_deref().unwrap_or(""),
-    );
+    let span = job_span(&claimed);
     shared.metrics.job_started(&claimed.kind);
     shared.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
-    run_attempt(shared.clone(), claimed).instrument(span).await;
+    let outcome = run_attempt(shared.clone(), claimed, span.clone())
+        .instrument(span.clone())
+        .await;
+    if telemetry::enabled() {
+        span.record("outcome", outcome);
+        if outcome == "failed" {
+            span.record("otel.status_code", "error");
+        }
+    }
     shared.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
     shared.wake.notify_one();
 }
 
-async fn run_attempt(shared: Arc<Shared>, claimed: Claimed) {
+/// The span of one attempt: the logging context of everything the job does and, with traces
+/// on, an OpenTelemetry span continuing (first attempt) or linking (later) the producer's trace.
+fn job_span(claimed: &Claimed) -> Span {
+    let concurrency_key = claimed.concurrency_key.as_deref().unwrap_or("");
+    if !telemetry::enabled() {
+        return tracing::info_span!(
+            "job",
+            job_id = %claimed.id,
+            kind = %claimed.kind,
+            attempt = claimed.attempt,
+            concurrency_key,
+        );
+    }
+    let span = tracing::info_span!(
+        parent: None,
+        "job",
+        otel.name = format!("job {}", claimed.kind),
+        otel.kind = "consumer",
+        otel.status_code = Empty,
+        job_id = %claimed.id,
+        kind = %claimed.kind,
+        attempt = claimed.attempt,
+        concurrency_key,
+        site = site(claimed),
+        outcome = Empty,
+    );
+    telemetry::adopt(
+        &span,
+        claimed.attempt,
+        claimed.traceparent.as_deref(),
+        claimed.tracestate.as_deref(),
+    );
+    span
+}
+
+/// The site a job works on, for traces: its `site:` concurrency key, else its spec's `site`
+/// (a registered site's name; never a URL, which may carry credentials).
+fn site(claimed: &Claimed) -> &str {
+    claimed
+        .concurrency_key
+        .as_deref()
+        .and_then(|key| key.strip_prefix("site:"))
+        .or_else(|| claimed.spec.get("site").and_then(Value::as_str))
+        .unwrap_or("")
+}
+
+/// Runs the attempt; returns its outcome (`succeeded`, `failed`, `cancelled`, `interrupted`,
+/// `lease_lost`).
+async fn run_attempt(shared: Arc<Shared>, claimed: Claimed, span: Span) -> &'static str {
     let lease = Lease {
         job: claimed.id,
         token: claimed.lease_token,
@@ -74,7 +126,7 @@ async fn run_attempt(shared: Arc<Shared>, claimed: Claimed) {
                 // Leave the job to lease expiry: another attempt will load them.
                 tracing::error!(error = %e, "cannot load checkpoints; giving the job back");
                 finish(&shared, lease, &claimed.kind, Finish::Interrupted).await;
-                return;
+                return "interrupted";
             }
         }
     } else {
@@ -84,6 +136,10 @@ async fn run_attempt(shared: Arc<Shared>, claimed: Claimed) {
     shared
         .leases
         .hold(claimed.id, claimed.lease_token, signals.clone());
+    let traced = telemetry::enabled().then(|| StepTracing {
+        job_span: span,
+        site: site(&claimed).to_string(),
+    });
     let backend = Arc::new(JobBackend {
         shared: shared.clone(),
         lease,
@@ -94,6 +150,7 @@ async fn run_attempt(shared: Arc<Shared>, claimed: Claimed) {
         cancel_requested: AtomicBool::new(claimed.cancel_requested),
         last_progress: Mutex::new(None),
         step_started: Mutex::new(HashMap::new()),
+        traced,
     });
     let mut started = JobEvent::new(claimed.id, &claimed.kind, "started");
     started.attempt = Some(claimed.attempt);
@@ -128,6 +185,10 @@ async fn run_attempt(shared: Arc<Shared>, claimed: Claimed) {
             settle(&shared, &backend, &job, outcome).await
         }
     };
+    let name = match &outcome {
+        Ok(_) => "succeeded",
+        Err(error) => error.outcome(),
+    };
     let finish_with = match outcome {
         Ok(result) => Some(Finish::Succeeded(result)),
         Err(StepError::LeaseLost) => None,
@@ -135,11 +196,19 @@ async fn run_attempt(shared: Arc<Shared>, claimed: Claimed) {
         Err(StepError::Cancelled) => Some(Finish::Cancelled),
         Err(error) => Some(Finish::Failed(error.to_string())),
     };
-    match finish_with {
+    let held = match finish_with {
         Some(f) => finish(&shared, lease, &claimed.kind, f).await,
-        None => tracing::warn!("lease lost; another worker continues this job"),
-    }
+        None => {
+            tracing::warn!("lease lost; another worker continues this job");
+            false
+        }
+    };
     shared.leases.release(claimed.id);
+    if held {
+        name
+    } else {
+        "lease_lost"
+    }
 }
 
 /// Runs compensation when the job failed or was cancelled; returns the final outcome.
@@ -169,7 +238,8 @@ async fn settle(
     }
 }
 
-async fn finish(shared: &Shared, lease: Lease, kind: &str, finish: Finish) {
+/// Records the end of the attempt; false when the lease was lost first.
+async fn finish(shared: &Shared, lease: Lease, kind: &str, finish: Finish) -> bool {
     let (event_type, message) = match &finish {
         Finish::Succeeded(_) => ("succeeded", None),
         Finish::Failed(e) => ("failed", Some(e.clone())),
@@ -187,10 +257,15 @@ async fn finish(shared: &Shared, lease: Lease, kind: &str, finish: Finish) {
             event.attempt = Some(lease.attempt);
             event.message = message;
             shared.events.emit(event);
+            true
         }
-        Ok(Fence::Lost) => tracing::warn!("lease lost before the job could be finished"),
+        Ok(Fence::Lost) => {
+            tracing::warn!("lease lost before the job could be finished");
+            false
+        }
         Err(e) => {
-            tracing::error!(error = %e, "could not record the end of the job; its lease will expire and another worker resumes it")
+            tracing::error!(error = %e, "could not record the end of the job; its lease will expire and another worker resumes it");
+            false
         }
     }
 }
@@ -228,6 +303,14 @@ struct JobBackend {
     last_progress: Mutex<Option<Instant>>,
     /// When each step of this attempt started, for the step duration histogram.
     step_started: Mutex<HashMap<String, Instant>>,
+    /// Set only when traces are on: steps then get spans of their own.
+    traced: Option<StepTracing>,
+}
+
+/// What a step's span needs from its job.
+struct StepTracing {
+    job_span: Span,
+    site: String,
 }
 
 impl JobBackend {
@@ -399,5 +482,23 @@ impl Backend for JobBackend {
 
     fn stop_reason(&self) -> StepError {
         self.signals.reason().unwrap_or(StepError::Interrupted)
+    }
+
+    fn step_span(&self, step: &str) -> Span {
+        let Some(traced) = &self.traced else {
+            return Span::none();
+        };
+        tracing::info_span!(
+            parent: &traced.job_span,
+            "step",
+            otel.name = format!("step {step}"),
+            otel.status_code = Empty,
+            step,
+            job_id = %self.lease.job,
+            kind = %self.kind,
+            attempt = self.lease.attempt,
+            site = traced.site.as_str(),
+            outcome = Empty,
+        )
     }
 }

@@ -42,4 +42,11 @@ pub trait Backend: Send + Sync {
 
     /// Why `cancellation()` fired, as the error the step should return.
     fn stop_reason(&self) -> StepError;
+
+    /// The span of one run of `step` (its tries and its checkpoint), a child of the job's span,
+    /// with `outcome` and `otel.status_code` fields left empty for [`crate::Job`] to record.
+    /// `Span::none()` (the default) when the engine does not trace steps: nothing is built then.
+    fn step_span(&self, _step: &str) -> tracing::Span {
+        tracing::Span::none()
+    }
 }

@@ -41,6 +41,19 @@ impl StepError {
         matches!(self, StepError::Retryable(_))
     }
 
+    /// How a step or job attempt that ended with this error is reported (span `outcome`, metric
+    /// label): `failed`, `cancelled`, `interrupted` or `lease_lost`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            StepError::Cancelled => "cancelled",
+            StepError::Interrupted => "interrupted",
+            StepError::LeaseLost => "lease_lost",
+            StepError::Retryable(_) | StepError::Permanent(_) | StepError::Exhausted { .. } => {
+                "failed"
+            }
+        }
+    }
+
     /// True when the job as a whole has failed (compensation runs, state becomes `failed`).
     pub fn is_failure(&self) -> bool {
         matches!(

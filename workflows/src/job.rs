@@ -10,6 +10,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::{Backend, Resources, RetryPolicy, StepError};
@@ -111,7 +112,7 @@ impl Job {
         &self,
         name: &str,
         retry: RetryPolicy,
-        mut body: F,
+        body: F,
     ) -> Result<T, StepError>
     where
         T: Serialize + DeserializeOwned,
@@ -131,6 +132,34 @@ impl Job {
                 "step {name:?} not started: the job's workers died too many times"
             )));
         }
+        let span = self.backend.step_span(name);
+        let ran = self
+            .run_step(name, retry, body)
+            .instrument(span.clone())
+            .await;
+        if !span.is_none() {
+            match &ran {
+                Ok(_) => span.record("outcome", "succeeded"),
+                Err(error) => span
+                    .record("outcome", error.outcome())
+                    .record("otel.status_code", "error"),
+            };
+        }
+        ran
+    }
+
+    /// A step's tries, then its checkpoint.
+    async fn run_step<T, F, Fut>(
+        &self,
+        name: &str,
+        retry: RetryPolicy,
+        mut body: F,
+    ) -> Result<T, StepError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnMut(StepRun) -> Fut,
+        Fut: Future<Output = Result<T, StepError>>,
+    {
         let mut delays = retry.delays();
         let mut try_number = 1;
         let output = loop {

@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use std::path::PathBuf;
+use understudy_worker::telemetry::Telemetry;
 
 #[derive(Parser)]
 #[command(
@@ -30,7 +31,21 @@ async fn main() -> std::process::ExitCode {
     if let Some(concurrency) = args.concurrency {
         settings.worker.concurrency = concurrency.max(1);
     }
-    understudy_worker::logging::init(&settings.log);
+    let telemetry = match Telemetry::start(&settings.observability, "understudy-worker") {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("understudy-worker: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    understudy_worker::logging::init(&settings.log, telemetry.as_ref().map(Telemetry::tracer));
+    if telemetry.is_some() {
+        tracing::info!(
+            endpoint = %Telemetry::describe(&settings.observability),
+            sampling_ratio = settings.observability.sampling_ratio,
+            "exporting traces over OTLP/HTTP"
+        );
+    }
     let shutdown = match understudy_worker::shutdown::on_signal() {
         Ok(token) => token,
         Err(e) => {
@@ -39,7 +54,11 @@ async fn main() -> std::process::ExitCode {
         }
     };
     let registry = understudy_workflows::builtin_with(settings.provision.clone());
-    match understudy_worker::worker::run(settings, registry, shutdown).await {
+    let ran = understudy_worker::worker::run(settings, registry, shutdown).await;
+    if let Some(telemetry) = telemetry {
+        let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    }
+    match ran {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "worker failed");
