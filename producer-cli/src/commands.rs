@@ -12,7 +12,7 @@ use understudy_worker::topology::Topology;
 use understudy_worker::{amqp, db, Settings};
 
 use crate::cli::{Args, BenchCommand, BulkArgs, Command, EnqueueArgs, ListArgs};
-use crate::{bench, dlq, export, export_bench, output, sandbox, staging, watch};
+use crate::{bench, dlq, export, export_bench, onboard, output, sandbox, staging, watch};
 
 /// A command that did not work, and why, with its exit code.
 #[derive(Debug)]
@@ -100,6 +100,7 @@ pub async fn dispatch(args: Args) -> Outcome {
         Command::Site { command } => staging::site(&settings, command).await,
         Command::Staging { command } => staging::staging(&settings, command).await,
         Command::Provision(a) => sandbox::provision(&settings, a).await,
+        Command::Onboard(a) => onboard::onboard(&settings, a).await,
         Command::Sandbox { command } => sandbox::sandbox(&settings, command).await,
         Command::Bench { command } => match command {
             BenchCommand::Engine(a) => bench::engine::engine(&settings, a).await,

@@ -14,5 +14,6 @@ mod export;
 mod export_faults;
 mod export_support;
 mod observability;
+mod onboard;
 mod provision;
 mod secrets;
