@@ -94,7 +94,9 @@ pub async fn onboard(settings: &Settings, args: OnboardArgs) -> Outcome {
             dir.clone()
         } else {
             std::env::current_dir()
-                .map_err(|e| Failure::Input(format!("cannot resolve --out {}: {e}", dir.display())))?
+                .map_err(|e| {
+                    Failure::Input(format!("cannot resolve --out {}: {e}", dir.display()))
+                })?
                 .join(dir)
         };
         spec["out_dir"] = json!(dir);

@@ -45,10 +45,8 @@ fn plain_published(items: &[Value], n: usize) -> Vec<(u64, String)> {
         .filter(|p| p["status"] == "publish" && p["password"].as_str().unwrap_or("").is_empty())
         .filter_map(|p| {
             let title = p["title"]["raw"].as_str()?;
-            let plain = !title.is_empty()
-                && title
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == ' ');
+            let plain =
+                !title.is_empty() && title.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ');
             plain.then(|| (p["id"].as_u64().unwrap(), title.to_string()))
         })
         .take(n)
@@ -142,12 +140,19 @@ async fn onboard_a_live_site_resumes_after_sigkill_serves_it_and_destroys_cleanl
     let names: Vec<&str> = steps.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names[0], "validate", "{names:?}");
     assert_eq!(names[1], "export.validate", "{names:?}");
-    for want in ["export.bundle", "provision.validate", "provision.import", "provision.record"] {
+    for want in [
+        "export.bundle",
+        "provision.validate",
+        "provision.import",
+        "provision.record",
+    ] {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
     assert_eq!(names.last(), Some(&"provision.record"));
     assert!(
-        steps.iter().any(|(n, a)| n == "provision.record" && *a >= 2),
+        steps
+            .iter()
+            .any(|(n, a)| n == "provision.record" && *a >= 2),
         "the last steps ran on the second worker: {steps:?}"
     );
     // Progress for a web app: the whole chain on 0–100, ending at 100.
@@ -167,7 +172,10 @@ async fn onboard_a_live_site_resumes_after_sigkill_serves_it_and_destroys_cleanl
         .filter(|(t, _)| t == "progress")
         .filter_map(|(_, p)| *p)
         .collect();
-    assert!(percents.iter().any(|p| *p < 30.0), "export part: {percents:?}");
+    assert!(
+        percents.iter().any(|p| *p < 30.0),
+        "export part: {percents:?}"
+    );
     assert!(
         percents.iter().any(|p| (30.0..100.0).contains(p)),
         "provision part: {percents:?}"
@@ -190,18 +198,31 @@ async fn onboard_a_live_site_resumes_after_sigkill_serves_it_and_destroys_cleanl
     // What the sandbox serves: posts, a book (custom post type), the menu, an image.
     let bundle = Path::new(result["bundle"].as_str().unwrap());
     let imported = &result["import"]["imported"];
-    assert_eq!(imported["posts"], collection(bundle, "posts").len(), "{result}");
+    assert_eq!(
+        imported["posts"],
+        collection(bundle, "posts").len(),
+        "{result}"
+    );
     for (post_id, title) in plain_published(&collection(bundle, "posts"), 3) {
         let page = get(&format!("{url}/?p={post_id}")).await;
         assert_eq!(page.status, 200, "post {post_id}");
-        assert!(page.text().contains(&title), "post {post_id} lacks {title:?}");
-        assert!(!page.text().contains(&wp.url), "source URL left in post {post_id}");
+        assert!(
+            page.text().contains(&title),
+            "post {post_id} lacks {title:?}"
+        );
+        assert!(
+            !page.text().contains(&wp.url),
+            "source URL left in post {post_id}"
+        );
     }
     let books = collection(bundle, "books");
     if let Some((book_id, title)) = plain_published(&books, 1).pop() {
         let page = get(&format!("{url}/?p={book_id}")).await;
         assert_eq!(page.status, 200, "book {book_id}");
-        assert!(page.text().contains(&title), "book {book_id} lacks {title:?}");
+        assert!(
+            page.text().contains(&title),
+            "book {book_id} lacks {title:?}"
+        );
     }
     let home = get(&format!("{url}/")).await;
     assert_eq!(home.status, 200);
@@ -231,13 +252,24 @@ async fn onboard_a_live_site_resumes_after_sigkill_serves_it_and_destroys_cleanl
     // Two containers, one network, one volume — no duplicates from the resumed attempt.
     let objects = engine_objects(&env).await;
     assert_eq!(
-        (objects.containers.len(), objects.networks.len(), objects.volumes.len()),
+        (
+            objects.containers.len(),
+            objects.networks.len(),
+            objects.volumes.len()
+        ),
         (2, 1, 1),
         "{objects:?}"
     );
     let out = env.cli(&["sandbox", "destroy", &sandbox, "--wait", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
-    assert!(engine_objects(&env).await.is_empty(), "destroy left objects");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        engine_objects(&env).await.is_empty(),
+        "destroy left objects"
+    );
     remove_all(&env).await;
 }
 
@@ -250,12 +282,41 @@ async fn onboard_refuses_bad_input_and_fails_in_validate_when_the_site_is_unreac
     let missing = env.dir.join("nope");
 
     let cases: [(&[&str], &str); 3] = [
-        (&["onboard", "not a url", "--user", "a", "--app-password-file", pw], "not a URL"),
         (
-            &["onboard", "http://127.0.0.1:9", "--user", "a", "--app-password-file", missing.to_str().unwrap()],
+            &[
+                "onboard",
+                "not a url",
+                "--user",
+                "a",
+                "--app-password-file",
+                pw,
+            ],
+            "not a URL",
+        ),
+        (
+            &[
+                "onboard",
+                "http://127.0.0.1:9",
+                "--user",
+                "a",
+                "--app-password-file",
+                missing.to_str().unwrap(),
+            ],
             "cannot read the Application Password file",
         ),
-        (&["onboard", "http://127.0.0.1:9", "--user", "a", "--app-password-file", pw, "--ttl", "1w"], "--ttl"),
+        (
+            &[
+                "onboard",
+                "http://127.0.0.1:9",
+                "--user",
+                "a",
+                "--app-password-file",
+                pw,
+                "--ttl",
+                "1w",
+            ],
+            "--ttl",
+        ),
     ];
     for (args, want) in cases {
         let out = env.cli(args);
@@ -268,11 +329,21 @@ async fn onboard_refuses_bad_input_and_fails_in_validate_when_the_site_is_unreac
     let _worker = worker(&env);
     env.wait_workers(1).await;
     let out = env.cli(&[
-        "onboard", "http://127.0.0.1:9", "--user", "a", "--app-password-file", pw, "--wait", "--json",
+        "onboard",
+        "http://127.0.0.1:9",
+        "--user",
+        "a",
+        "--app-password-file",
+        pw,
+        "--wait",
+        "--json",
     ]);
     let status = last_json(&out);
     assert_eq!(out.status.code(), Some(1), "{status}");
-    let error = status["job"]["error"].as_str().unwrap_or_default().to_lowercase();
+    let error = status["job"]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
     assert!(error.contains("unreachable"), "{status}");
     let failed: Vec<String> = status["steps"]
         .as_array()

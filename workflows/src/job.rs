@@ -99,8 +99,7 @@ impl StepRun {
 
     /// Reports job progress from inside a long step.
     pub fn progress(&self, percent: f32, message: &str) {
-        self.backend
-            .progress(self.scope.percent(percent), message);
+        self.backend.progress(self.scope.percent(percent), message);
     }
 }
 
@@ -348,7 +347,11 @@ mod tests {
             .unwrap();
         let resources = Resources {
             db,
-            secrets: crate::secrets::SecretBox::from_base64(&base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32])).unwrap(),
+            secrets: crate::secrets::SecretBox::from_base64(&base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                [7u8; 32],
+            ))
+            .unwrap(),
             data_dir: "/tmp".into(),
         };
         Job::new(info, backend, Arc::new(resources), RetryPolicy::default())
@@ -382,7 +385,9 @@ mod tests {
         let provision = outer.scoped("provision.", &[(0.0, 40.0), (60.0, 70.0), (100.0, 100.0)]);
         provision.progress(30.0, "");
         provision.progress(80.0, "");
-        provision.scoped("x.", &[(0.0, 0.0), (100.0, 60.0)]).progress(100.0, "");
+        provision
+            .scoped("x.", &[(0.0, 0.0), (100.0, 60.0)])
+            .progress(100.0, "");
         assert_eq!(*memory.progress.lock().unwrap(), [20.0, 55.0, 85.0, 70.0]);
         // Compensations registered in a scope run from the outer job, under the scoped name.
         provision.on_failure("reserve", || async { Ok(()) });

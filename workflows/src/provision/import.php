@@ -154,6 +154,29 @@ function upsert_post($item, $fields) {
     return $id;
 }
 
+// An image's metadata from the source site's REST media_details (dimensions, EXIF, sizes)
+// instead of decoding it and resizing it again here: only the sizes whose files the bundle
+// carries are listed; `missing` says whether thumbnails.php should make the others after the
+// import (WordPress serves the full image for a size it does not list). Null for non-images.
+function rest_image_metadata($m, $file, $path) {
+    $details = $m['media_details'] ?? null;
+    if (strpos($m['mime_type'] ?? '', 'image/') !== 0 || !is_array($details) || empty($details['width'])) { return null; }
+    $dir = dirname($path);
+    $sizes = [];
+    $missing = false;
+    foreach ((array) ($details['sizes'] ?? []) as $name => $size) {
+        if ($name === 'full' || empty($size['file'])) { continue; }
+        if (basename($size['file']) !== $size['file'] || !file_exists("$dir/{$size['file']}")) { $missing = true; continue; }
+        $sizes[$name] = ['file' => $size['file'], 'width' => (int) $size['width'], 'height' => (int) $size['height'],
+            'mime-type' => $size['mime_type'] ?? $m['mime_type'], 'filesize' => (int) ($size['filesize'] ?? filesize("$dir/{$size['file']}"))];
+    }
+    $meta = ['width' => (int) $details['width'], 'height' => (int) $details['height'], 'file' => $file,
+        'filesize' => filesize($path), 'sizes' => $sizes, 'image_meta' => (array) ($details['image_meta'] ?? [])];
+    if (!empty($details['original_image'])) { $meta['original_image'] = $details['original_image']; }
+    return ['meta' => $meta, 'missing' => $missing];
+}
+
+$thumbnails = [];
 $files = [];
 foreach ($data['media'] as $m) {
     if (isset($m['id'])) { $files[$m['id']] = $m['file']; }
@@ -173,7 +196,13 @@ foreach ($c['media'] ?? [] as $m) {
     if (!empty($m['alt_text'])) { update_post_meta($id, '_wp_attachment_image_alt', $m['alt_text']); }
     $path = wp_upload_dir()['basedir'] . '/' . $file;
     if (file_exists($path)) {
-        wp_update_attachment_metadata($id, wp_generate_attachment_metadata($id, $path));
+        $meta = rest_image_metadata($m, $file, $path);
+        if ($meta === null) {
+            wp_update_attachment_metadata($id, wp_generate_attachment_metadata($id, $path));
+        } else {
+            wp_update_attachment_metadata($id, $meta['meta']);
+            if ($meta['missing']) { $thumbnails[] = $id; }
+        }
     }
     $report['attachments']++;
 }
@@ -422,4 +451,7 @@ wp_defer_comment_counting(false);
 flush_rewrite_rules(false);
 phase('settings');
 if (!$report['custom_posts']) { $report['custom_posts'] = new stdClass(); }
+// Attachments whose other sizes thumbnails.php makes after the import, in the background.
+file_put_contents('/tmp/understudy/thumbnails.json', json_encode($thumbnails));
+$report['thumbnails_deferred'] = count($thumbnails);
 echo json_encode($report), "\n";

@@ -20,6 +20,7 @@ use crate::StepError;
 
 const IMPORT_PHP: &[u8] = include_bytes!("import.php");
 const TYPES_PHP: &[u8] = include_bytes!("imported-types.php");
+const THUMBNAILS_PHP: &[u8] = include_bytes!("thumbnails.php");
 const WP_CONTENT: &str = "/var/www/html/wp-content";
 
 /// What the import did (no secrets, no content).
@@ -103,10 +104,7 @@ fn payload(
 
 /// The media files as a tar archive rooted at wp-content (`uploads/YYYY/MM/file`), with the
 /// must-use plugin registering the site's custom types and taxonomies.
-fn media_archive(
-    uploads: &[super::bundle::Upload],
-    custom: &Value,
-) -> Result<Vec<u8>, StepError> {
+fn media_archive(uploads: &[super::bundle::Upload], custom: &Value) -> Result<Vec<u8>, StepError> {
     let mut dirs = BTreeSet::from(["mu-plugins".to_string()]);
     for u in uploads {
         let mut prefix = String::from("uploads");
@@ -128,7 +126,11 @@ fn media_archive(
         .file("mu-plugins/understudy-imported-types.php", TYPES_PHP, 0o644)
         .map_err(io)?;
     archive
-        .file("mu-plugins/understudy-imported-types.json", &definitions, 0o644)
+        .file(
+            "mu-plugins/understudy-imported-types.json",
+            &definitions,
+            0o644,
+        )
         .map_err(io)?;
     for u in uploads {
         let bytes = std::fs::read(&u.on_disk)
@@ -169,7 +171,11 @@ pub async fn import(
     upload_scripts(
         docker,
         container,
-        &[("import.php", IMPORT_PHP), ("import.json", &payload)],
+        &[
+            ("import.php", IMPORT_PHP),
+            ("thumbnails.php", THUMBNAILS_PHP),
+            ("import.json", &payload),
+        ],
     )
     .await?;
     let script = format!("{SCRIPT_DIR}/import.php");
@@ -197,6 +203,19 @@ pub async fn import(
             out.tail()
         ))
     })?;
+    // Image sizes the bundle lacks are made after the step, in the background: the sandbox
+    // serves the full images meanwhile (see thumbnails.php).
+    if imported["thumbnails_deferred"].as_u64().unwrap_or(0) > 0 {
+        let script = format!("{SCRIPT_DIR}/thumbnails.php");
+        exec::spawn_detached(
+            docker,
+            container,
+            "www-data",
+            &["php", &script],
+            vec![format!("US_URL={url}")],
+        )
+        .await?;
+    }
     let not_imported = bundle
         .manifest
         .collections
