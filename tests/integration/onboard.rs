@@ -27,10 +27,19 @@ fn worker(env: &TestEnv) -> Worker {
     env.worker(&all)
 }
 
+/// GET, following one redirect (WordPress sends `?p=N` of a custom post type to its canonical
+/// `?book=slug`).
 async fn get(url: &str) -> http::Response {
-    http::get(url, Duration::from_secs(20), 8 << 20)
-        .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+    let fetch = |url: String| async move {
+        http::get(&url, Duration::from_secs(20), 8 << 20)
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+    };
+    let response = fetch(url.to_string()).await;
+    match (response.status, response.header("location")) {
+        (301 | 302, Some(location)) => fetch(location.to_string()).await,
+        _ => response,
+    }
 }
 
 fn collection(bundle: &Path, name: &str) -> Vec<Value> {

@@ -34,6 +34,10 @@ if (!$admin) {
     exit(2);
 }
 wp_set_current_user($admin->ID);
+// One transaction: one log flush instead of one per row, and a run that dies leaves nothing
+// half-imported (the step's retry starts from what the last complete run left).
+global $wpdb;
+$wpdb->query('START TRANSACTION');
 wp_defer_term_counting(true);
 wp_defer_comment_counting(true);
 $report = ['users' => 0, 'terms' => 0, 'attachments' => 0, 'posts' => 0, 'pages' => 0,
@@ -127,28 +131,29 @@ foreach ($term_collections as $collection => $taxonomy) {
 }
 phase('terms');
 
-// Posts, pages and attachments keep their source ids when free.
+// Posts, pages and attachments keep their source ids when free. What an earlier run imported
+// is looked up once (source id => sandbox id), not per object.
 $post_map = [];
+$marked_posts = [];
+foreach ($wpdb->get_results($wpdb->prepare("SELECT post_id, meta_value FROM {$wpdb->postmeta} WHERE meta_key = %s", MARK)) as $r) {
+    $marked_posts[(int) $r->meta_value] = (int) $r->post_id;
+}
 function upsert_post($item, $fields) {
-    global $post_map, $report;
-    $source = $item['id'];
-    $existing = get_post($source);
-    if ($existing && (int) get_post_meta($source, MARK, true) === $source) {
-        $fields['ID'] = $source;
+    global $post_map, $marked_posts, $report;
+    $source = (int) $item['id'];
+    $earlier = $marked_posts[$source] ?? 0;
+    if ($earlier && get_post($earlier)) {
+        $fields['ID'] = $earlier;
         $id = wp_update_post(wp_slash($fields), true);
     } else {
-        $marked = get_posts(['post_type' => 'any', 'post_status' => 'any', 'meta_key' => MARK,
-            'meta_value' => $source, 'fields' => 'ids', 'posts_per_page' => 1]);
-        if ($marked) {
-            $fields['ID'] = $marked[0];
-            $id = wp_update_post(wp_slash($fields), true);
-        } else {
-            if (!$existing) { $fields['import_id'] = $source; }
-            $id = wp_insert_post(wp_slash($fields), true);
+        if (!get_post($source)) { $fields['import_id'] = $source; }
+        $id = wp_insert_post(wp_slash($fields), true);
+        if (!is_wp_error($id)) {
+            add_post_meta($id, MARK, $source, true);
+            $marked_posts[$source] = $id;
         }
     }
     if (is_wp_error($id)) { return $id; }
-    update_post_meta($id, MARK, $source);
     if ($id !== $source) { $report['renumbered']++; }
     $post_map[$source] = $id;
     return $id;
@@ -326,9 +331,12 @@ phase('navigation_templates');
 $comments = $c['comments'] ?? [];
 usort($comments, function ($a, $b) { return $a['id'] <=> $b['id']; });
 $comment_map = [];
+$marked_comments = [];
+foreach ($wpdb->get_results($wpdb->prepare("SELECT comment_id, meta_value FROM {$wpdb->commentmeta} WHERE meta_key = %s", MARK)) as $r) {
+    $marked_comments[(int) $r->meta_value] = (int) $r->comment_id;
+}
 foreach ($comments as $cm) {
-    $found = get_comments(['meta_key' => MARK, 'meta_value' => $cm['id'], 'fields' => 'ids', 'number' => 1, 'status' => 'all']);
-    if ($found) { $comment_map[$cm['id']] = $found[0]; continue; }
+    if (isset($marked_comments[$cm['id']])) { $comment_map[$cm['id']] = $marked_comments[$cm['id']]; continue; }
     if (!isset($post_map[$cm['post']])) { skip('comment on a post not in the bundle'); continue; }
     $id = wp_insert_comment(wp_slash([
         'comment_post_ID' => $post_map[$cm['post']], 'comment_author' => $cm['author_name'] ?? '',
@@ -388,8 +396,8 @@ while ($pending) {
             $object_id = $term_map[$i['object'] ?? ''][$i['object_id'] ?? 0] ?? 0;
             if (!$object_id) { skip('menu item to a term not in the bundle'); continue; }
         }
-        $found = get_posts(['post_type' => 'nav_menu_item', 'post_status' => 'any', 'meta_key' => MARK,
-            'meta_value' => $i['id'], 'fields' => 'ids', 'posts_per_page' => 1]);
+        $earlier = $marked_posts[(int) $i['id']] ?? 0;
+        $found = $earlier && get_post($earlier) ? [$earlier] : [];
         $classes = implode(' ', array_filter((array) ($i['classes'] ?? [])));
         $xfn = implode(' ', array_filter((array) ($i['xfn'] ?? [])));
         $made = wp_update_nav_menu_item($menu_map[$menu], $found ? $found[0] : 0, wp_slash([
@@ -403,6 +411,7 @@ while ($pending) {
         ]));
         if (is_wp_error($made)) { skip('menu item: ' . $made->get_error_code()); continue; }
         update_post_meta($made, MARK, $i['id']);
+        $marked_posts[(int) $i['id']] = $made;
         $item_map[$i['id']] = $made;
         $report['menu_items']++;
     }
@@ -453,5 +462,9 @@ phase('settings');
 if (!$report['custom_posts']) { $report['custom_posts'] = new stdClass(); }
 // Attachments whose other sizes thumbnails.php makes after the import, in the background.
 file_put_contents('/tmp/understudy/thumbnails.json', json_encode($thumbnails));
+if ($wpdb->query('COMMIT') === false) {
+    fwrite(STDERR, 'committing the import failed: ' . $wpdb->last_error);
+    exit(3);
+}
 $report['thumbnails_deferred'] = count($thumbnails);
 echo json_encode($report), "\n";
