@@ -80,6 +80,8 @@ pub enum Command {
     },
     /// Make a WordPress sandbox on Docker from an export bundle.
     Provision(ProvisionArgs),
+    /// Export a live site and make a sandbox of it, in one job (an `onboard` job).
+    Onboard(crate::onboard::OnboardArgs),
     /// List, show, destroy sandboxes; reap expired ones (run `sandbox reap` from cron).
     Sandbox {
         #[command(subcommand)]

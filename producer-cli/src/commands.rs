@@ -13,7 +13,7 @@ use understudy_worker::topology::Topology;
 use understudy_worker::{amqp, db, Settings};
 
 use crate::cli::{Args, BenchCommand, BulkArgs, Command, EnqueueArgs, ListArgs};
-use crate::{bench, dlq, export, export_bench, output, sandbox, staging, top, watch};
+use crate::{bench, dlq, export, export_bench, onboard, output, sandbox, staging, top, watch};
 
 /// A command that did not work, and why, with its exit code.
 #[derive(Debug)]
@@ -120,6 +120,7 @@ async fn run(settings: &Settings, command: Command) -> Outcome {
         Command::Site { command } => staging::site(settings, command).await,
         Command::Staging { command } => staging::staging(settings, command).await,
         Command::Provision(a) => sandbox::provision(settings, a).await,
+        Command::Onboard(a) => onboard::onboard(settings, a).await,
         Command::Sandbox { command } => sandbox::sandbox(settings, command).await,
         Command::Bench { command } => match command {
             BenchCommand::Engine(a) => bench::engine::engine(settings, a).await,

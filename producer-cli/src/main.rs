@@ -7,6 +7,7 @@ mod commands;
 mod dlq;
 mod export;
 mod export_bench;
+mod onboard;
 mod output;
 mod sandbox;
 mod staging;

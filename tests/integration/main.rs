@@ -14,6 +14,7 @@ mod export;
 mod export_faults;
 mod export_support;
 mod observability;
+mod onboard;
 mod provision;
 mod secrets;
 mod traces;

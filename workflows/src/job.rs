@@ -4,6 +4,11 @@
 //! in an earlier attempt; otherwise it runs the closure (retrying retryable errors with the
 //! job's [`RetryPolicy`]) and checkpoints the output before returning it. Step names are the
 //! identities stored in checkpoints: never derive them from positions.
+//!
+//! A workflow can run another workflow's steps inside its own job through [`Job::scoped`]: the
+//! inner steps are checkpointed as `<prefix><name>` (e.g. `export.validate`), so two workflows
+//! with a step of the same name can be chained, and the inner progress (0–100) is mapped onto a
+//! part of the outer job's. An unscoped job (every plain job) uses the names as they are.
 
 use futures::future::BoxFuture;
 use serde::{de::DeserializeOwned, Serialize};
@@ -28,6 +33,40 @@ pub struct JobInfo {
 }
 
 type Undo = Box<dyn FnOnce() -> BoxFuture<'static, Result<(), StepError>> + Send>;
+type UndoList = Arc<Mutex<Vec<(String, Undo)>>>;
+
+/// Where a scoped job's steps live: a name prefix and a progress map.
+#[derive(Debug, Clone, PartialEq)]
+struct Scope {
+    prefix: String,
+    /// Piecewise-linear map of inner percent → outer percent, knots sorted by inner percent.
+    knots: Vec<(f32, f32)>,
+}
+
+impl Scope {
+    fn root() -> Scope {
+        Scope {
+            prefix: String::new(),
+            knots: vec![(0.0, 0.0), (100.0, 100.0)],
+        }
+    }
+
+    fn name(&self, step: &str) -> String {
+        format!("{}{step}", self.prefix)
+    }
+
+    fn percent(&self, inner: f32) -> f32 {
+        let inner = inner.clamp(0.0, 100.0);
+        for pair in self.knots.windows(2) {
+            let ((a, x), (b, y)) = (pair[0], pair[1]);
+            if inner <= b {
+                let t = if b > a { (inner - a) / (b - a) } else { 1.0 };
+                return x + t * (y - x);
+            }
+        }
+        self.knots.last().map(|k| k.1).unwrap_or(inner)
+    }
+}
 
 /// One attempt of one job, handed to [`crate::Workflow::run`].
 pub struct Job {
@@ -35,7 +74,8 @@ pub struct Job {
     backend: Arc<dyn Backend>,
     resources: Arc<Resources>,
     retry: RetryPolicy,
-    undo: Mutex<Vec<(String, Undo)>>,
+    undo: UndoList,
+    scope: Scope,
 }
 
 /// What a step body gets on each try.
@@ -44,6 +84,7 @@ pub struct StepRun {
     /// 1 on the first try of this step in this attempt.
     pub try_number: u32,
     backend: Arc<dyn Backend>,
+    scope: Arc<Scope>,
 }
 
 impl StepRun {
@@ -59,7 +100,7 @@ impl StepRun {
 
     /// Reports job progress from inside a long step.
     pub fn progress(&self, percent: f32, message: &str) {
-        self.backend.progress(percent, message);
+        self.backend.progress(self.scope.percent(percent), message);
     }
 }
 
@@ -75,8 +116,40 @@ impl Job {
             backend,
             resources,
             retry,
-            undo: Mutex::new(Vec::new()),
+            undo: Arc::new(Mutex::new(Vec::new())),
+            scope: Scope::root(),
         }
+    }
+
+    /// The same job, for running another workflow's steps inside it: step names get `prefix`
+    /// (after this job's own), and the inner progress is mapped through `knots` — pairs of
+    /// (inner percent, outer percent), e.g. `&[(0.0, 0.0), (100.0, 40.0)]` puts the inner
+    /// 0–100 on 0–40. Compensations registered through the scoped job are the outer job's.
+    pub fn scoped(&self, prefix: &str, knots: &[(f32, f32)]) -> Job {
+        let mut knots: Vec<(f32, f32)> = knots
+            .iter()
+            .map(|&(inner, outer)| (inner, self.scope.percent(outer)))
+            .collect();
+        knots.sort_by(|a, b| a.0.total_cmp(&b.0));
+        if knots.is_empty() {
+            knots = Scope::root().knots;
+        }
+        Job {
+            info: self.info.clone(),
+            backend: self.backend.clone(),
+            resources: self.resources.clone(),
+            retry: self.retry,
+            undo: self.undo.clone(),
+            scope: Scope {
+                prefix: self.scope.name(prefix),
+                knots,
+            },
+        }
+    }
+
+    /// The checkpoint name of step `name` in this (possibly scoped) job.
+    pub fn step_name(&self, name: &str) -> String {
+        self.scope.name(name)
     }
 
     pub fn info(&self) -> &JobInfo {
@@ -94,7 +167,7 @@ impl Job {
 
     /// True when step `name` completed in an earlier attempt (its output will be replayed).
     pub fn is_done(&self, name: &str) -> bool {
-        self.backend.completed(name).is_some()
+        self.backend.completed(&self.scope.name(name)).is_some()
     }
 
     /// Runs the step called `name` once per job, durably (see the module docs).
@@ -119,6 +192,8 @@ impl Job {
         F: FnMut(StepRun) -> Fut,
         Fut: Future<Output = Result<T, StepError>>,
     {
+        let full = self.scope.name(name);
+        let name = full.as_str();
         if let Some(saved) = self.backend.completed(name) {
             return serde_json::from_value(saved).map_err(|e| {
                 StepError::Permanent(format!(
@@ -162,10 +237,12 @@ impl Job {
     {
         let mut delays = retry.delays();
         let mut try_number = 1;
+        let scope = Arc::new(self.scope.clone());
         let output = loop {
             let run = StepRun {
                 try_number,
                 backend: self.backend.clone(),
+                scope: scope.clone(),
             };
             match body(run).await {
                 Ok(output) => break output,
@@ -206,7 +283,7 @@ impl Job {
         self.undo
             .lock()
             .expect("undo list poisoned")
-            .push((name.to_string(), undo));
+            .push((self.scope.name(name), undo));
     }
 
     /// Runs the registered compensations, last first, skipping those already done. A compensation
@@ -230,11 +307,120 @@ impl Job {
 
     /// Reports job progress (0–100) with a short message.
     pub fn progress(&self, percent: f32, message: &str) {
-        self.backend.progress(percent, message);
+        self.backend.progress(self.scope.percent(percent), message);
     }
 
     /// Fires when the job should stop early.
     pub fn cancellation(&self) -> CancellationToken {
         self.backend.cancellation()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+    use serde_json::Value;
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    /// Checkpoints and progress in memory.
+    #[derive(Default)]
+    struct Memory {
+        done: Mutex<BTreeMap<String, Value>>,
+        compensated: Mutex<Vec<String>>,
+        progress: Mutex<Vec<f32>>,
+        cancel: CancellationToken,
+    }
+
+    #[async_trait]
+    impl Backend for Memory {
+        fn completed(&self, step: &str) -> Option<Value> {
+            self.done.lock().unwrap().get(step).cloned()
+        }
+        fn compensated(&self, step: &str) -> bool {
+            self.compensated.lock().unwrap().iter().any(|s| s == step)
+        }
+        async fn before_step(&self, _: &str) -> Result<(), StepError> {
+            Ok(())
+        }
+        async fn checkpoint(&self, step: &str, output: Value) -> Result<(), StepError> {
+            self.done.lock().unwrap().insert(step.to_string(), output);
+            Ok(())
+        }
+        async fn retrying(&self, _: &str, _: u32, _: &StepError, _: Duration) {}
+        async fn mark_compensated(&self, step: &str) -> Result<(), StepError> {
+            self.compensated.lock().unwrap().push(step.to_string());
+            Ok(())
+        }
+        fn progress(&self, percent: f32, _: &str) {
+            self.progress.lock().unwrap().push(percent);
+        }
+        fn cancellation(&self) -> CancellationToken {
+            self.cancel.clone()
+        }
+        fn stop_reason(&self) -> StepError {
+            StepError::Permanent("stopped".into())
+        }
+    }
+
+    fn job(backend: Arc<Memory>) -> Job {
+        let info = JobInfo {
+            id: Uuid::nil(),
+            kind: "test".into(),
+            attempt: 1,
+            exhausted: false,
+        };
+        let db = sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy("postgres://localhost/unused")
+            .unwrap();
+        let resources = Resources {
+            db,
+            secrets: crate::secrets::SecretBox::from_base64(&base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                [7u8; 32],
+            ))
+            .unwrap(),
+            data_dir: "/tmp".into(),
+        };
+        Job::new(info, backend, Arc::new(resources), RetryPolicy::default())
+    }
+
+    #[tokio::test]
+    async fn scoped_steps_are_prefixed_resumed_and_their_progress_mapped() {
+        let memory = Arc::new(Memory::default());
+        let outer = job(memory.clone());
+        let a: u32 = outer.step("validate", |_| async { Ok(1) }).await.unwrap();
+        let inner = outer.scoped("export.", &[(0.0, 0.0), (100.0, 40.0)]);
+        let b: u32 = inner
+            .step("validate", |run| async move {
+                run.progress(50.0, "half");
+                Ok(2)
+            })
+            .await
+            .unwrap();
+        assert_eq!((a, b), (1, 2));
+        let names: Vec<String> = memory.done.lock().unwrap().keys().cloned().collect();
+        assert_eq!(names, ["export.validate", "validate"]);
+        assert!(inner.is_done("validate") && outer.is_done("export.validate"));
+        // Resumed: the checkpoint is replayed, the body does not run.
+        let again: u32 = outer
+            .scoped("export.", &[(0.0, 0.0), (100.0, 40.0)])
+            .step("validate", |_| async { Ok(99) })
+            .await
+            .unwrap();
+        assert_eq!(again, 2);
+        // Piecewise progress, nested scopes compose.
+        let provision = outer.scoped("provision.", &[(0.0, 40.0), (60.0, 70.0), (100.0, 100.0)]);
+        provision.progress(30.0, "");
+        provision.progress(80.0, "");
+        provision
+            .scoped("x.", &[(0.0, 0.0), (100.0, 60.0)])
+            .progress(100.0, "");
+        assert_eq!(*memory.progress.lock().unwrap(), [20.0, 55.0, 85.0, 70.0]);
+        // Compensations registered in a scope run from the outer job, under the scoped name.
+        provision.on_failure("reserve", || async { Ok(()) });
+        assert_eq!(outer.compensate().await.unwrap(), 1);
+        assert_eq!(*memory.compensated.lock().unwrap(), ["provision.reserve"]);
     }
 }

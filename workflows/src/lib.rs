@@ -10,6 +10,7 @@ pub mod error;
 pub mod export;
 pub mod job;
 pub mod noop;
+pub mod onboard;
 pub mod provision;
 pub mod registry;
 pub mod resources;
@@ -39,5 +40,6 @@ pub fn builtin_with(provision: provision::config::ProvisionConfig) -> Registry {
         .with(clone::CloneSite)
         .with(export::Export)
         .with(provision::Provision::new(provision.clone()))
+        .with(onboard::Onboard::new(provision.clone()))
         .with(provision::SandboxLifecycle::new(provision))
 }

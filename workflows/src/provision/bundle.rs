@@ -15,16 +15,45 @@ use crate::StepError;
 pub const FORMAT: &str = "understudy-export";
 pub const FORMAT_VERSION: u32 = 1;
 
-/// Collections the importer reads (others are reported as not imported).
-pub const IMPORTED: &[&str] = &[
-    "settings",
-    "users",
-    "categories",
-    "tags",
-    "media",
-    "posts",
-    "pages",
-    "comments",
+/// Collections the importer does not read (metadata of code, spam and trash); every other
+/// collection of the bundle goes to `import.php`, which imports what it knows (see its header).
+pub const NOT_IMPORTED: &[&str] = &[
+    "plugins",
+    "themes",
+    "sidebars",
+    "widgets",
+    "global-styles",
+    "comments-spam",
+    "comments-trash",
+];
+
+/// Post types WordPress itself registers: the others in the bundle's `types` are custom.
+pub const BUILTIN_TYPES: &[&str] = &[
+    "post",
+    "page",
+    "attachment",
+    "revision",
+    "nav_menu_item",
+    "custom_css",
+    "customize_changeset",
+    "oembed_cache",
+    "user_request",
+    "wp_block",
+    "wp_template",
+    "wp_template_part",
+    "wp_global_styles",
+    "wp_navigation",
+];
+
+/// Taxonomies WordPress itself registers.
+pub const BUILTIN_TAXONOMIES: &[&str] = &[
+    "category",
+    "post_tag",
+    "nav_menu",
+    "link_category",
+    "post_format",
+    "wp_theme",
+    "wp_template_part_area",
 ];
 
 #[derive(Debug, Clone, Deserialize)]

@@ -96,6 +96,44 @@ pub async fn run(
     })
 }
 
+/// Starts `cmd` in `container` as `user` and returns at once, without waiting for it or
+/// reading its output (work that may finish after the step, e.g. thumbnails). It dies with
+/// the container.
+pub async fn spawn_detached(
+    docker: &Docker,
+    container: &str,
+    user: &str,
+    cmd: &[&str],
+    env: Vec<String>,
+) -> Result<(), StepError> {
+    let what = format!("starting {} in {container}", cmd.first().unwrap_or(&"?"));
+    let exec = docker
+        .create_exec(
+            container,
+            CreateExecOptions {
+                cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
+                env: Some(env),
+                user: Some(user.to_string()),
+                attach_stdout: Some(false),
+                attach_stderr: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| classify(e, &what))?;
+    docker
+        .start_exec(
+            &exec.id,
+            Some(bollard::exec::StartExecOptions {
+                detach: true,
+                ..Default::default()
+            }),
+        )
+        .await
+        .map_err(|e| classify(e, &what))?;
+    Ok(())
+}
+
 /// A tar archive being assembled in memory for [`upload`]. Entries are owned by `uid:gid`.
 pub struct Archive {
     builder: tar::Builder<Vec<u8>>,

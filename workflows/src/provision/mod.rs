@@ -90,11 +90,9 @@ struct Reserved {
     expires_at: DateTime<Utc>,
 }
 
-async fn validate(config: &ProvisionConfig, spec: &ProvisionSpec) -> Result<Validated, StepError> {
-    let bundle = match &spec.bundle {
-        Some(dir) => Some(bundle::Bundle::open(Path::new(dir))?),
-        None => None,
-    };
+/// The Docker engine answers and both sandbox images are there (pulled when
+/// `provision.pull_missing`); otherwise a permanent error saying what to do.
+pub(crate) async fn check_engine(config: &ProvisionConfig) -> Result<(), StepError> {
     let docker = engine::connect(config).await?;
     for image in [&config.wordpress_image, &config.mariadb_image] {
         if !engine::image_present(&docker, image).await? {
@@ -108,6 +106,15 @@ async fn validate(config: &ProvisionConfig, spec: &ProvisionSpec) -> Result<Vali
             }
         }
     }
+    Ok(())
+}
+
+async fn validate(config: &ProvisionConfig, spec: &ProvisionSpec) -> Result<Validated, StepError> {
+    let bundle = match &spec.bundle {
+        Some(dir) => Some(bundle::Bundle::open(Path::new(dir))?),
+        None => None,
+    };
+    check_engine(config).await?;
     let source_url = bundle.as_ref().map(|b| b.manifest.site.url.clone());
     let host = source_url
         .as_deref()
@@ -125,7 +132,8 @@ async fn validate(config: &ProvisionConfig, spec: &ProvisionSpec) -> Result<Vali
     })
 }
 
-async fn provision(
+/// The provision steps in `job` (also run, scoped as `provision.*`, by the `onboard` kind).
+pub(crate) async fn provision(
     job: &Job,
     config: &Arc<ProvisionConfig>,
     spec: &ProvisionSpec,
