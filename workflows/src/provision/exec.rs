@@ -49,24 +49,11 @@ pub async fn run(
     env: Vec<String>,
 ) -> Result<ExecOutput, StepError> {
     let what = format!("running {} in {container}", cmd.first().unwrap_or(&"?"));
-    let exec = docker
-        .create_exec(
-            container,
-            CreateExecOptions {
-                cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
-                env: Some(env),
-                user: Some(user.to_string()),
-                attach_stdout: Some(true),
-                attach_stderr: Some(true),
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| classify(e, &what))?;
+    let exec = create(docker, container, user, cmd, env, true, &what).await?;
     let mut stdout = Vec::new();
     let mut stderr = Vec::new();
     match docker
-        .start_exec(&exec.id, None)
+        .start_exec(&exec, None)
         .await
         .map_err(|e| classify(e, &what))?
     {
@@ -86,7 +73,7 @@ pub async fn run(
         }
     }
     let inspect = docker
-        .inspect_exec(&exec.id)
+        .inspect_exec(&exec)
         .await
         .map_err(|e| classify(e, &what))?;
     Ok(ExecOutput {
@@ -107,23 +94,10 @@ pub async fn spawn_detached(
     env: Vec<String>,
 ) -> Result<(), StepError> {
     let what = format!("starting {} in {container}", cmd.first().unwrap_or(&"?"));
-    let exec = docker
-        .create_exec(
-            container,
-            CreateExecOptions {
-                cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
-                env: Some(env),
-                user: Some(user.to_string()),
-                attach_stdout: Some(false),
-                attach_stderr: Some(false),
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| classify(e, &what))?;
+    let exec = create(docker, container, user, cmd, env, false, &what).await?;
     docker
         .start_exec(
-            &exec.id,
+            &exec,
             Some(bollard::exec::StartExecOptions {
                 detach: true,
                 ..Default::default()
@@ -132,6 +106,33 @@ pub async fn spawn_detached(
         .await
         .map_err(|e| classify(e, &what))?;
     Ok(())
+}
+
+/// Creates the exec (not started yet); returns its id. `attach` collects its output.
+async fn create(
+    docker: &Docker,
+    container: &str,
+    user: &str,
+    cmd: &[&str],
+    env: Vec<String>,
+    attach: bool,
+    what: &str,
+) -> Result<String, StepError> {
+    let exec = docker
+        .create_exec(
+            container,
+            CreateExecOptions {
+                cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
+                env: Some(env),
+                user: Some(user.to_string()),
+                attach_stdout: Some(attach),
+                attach_stderr: Some(attach),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| classify(e, what))?;
+    Ok(exec.id)
 }
 
 /// A tar archive being assembled in memory for [`upload`]. Entries are owned by `uid:gid`.
