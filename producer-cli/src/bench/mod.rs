@@ -2,6 +2,7 @@
 //! Each prints JSON; BENCHMARKS.md records the figures with the command and the machine.
 
 pub mod chaos;
+mod chaos_clone;
 pub mod clone;
 pub mod engine;
 
