@@ -13,6 +13,7 @@ mod engine_input;
 mod export;
 mod export_faults;
 mod export_support;
+mod hostile_clone;
 mod observability;
 mod provision;
 mod secrets;
