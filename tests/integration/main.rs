@@ -14,6 +14,7 @@ mod export;
 mod export_faults;
 mod export_support;
 mod hostile_clone;
+mod hostile_export;
 mod observability;
 mod provision;
 mod secrets;
