@@ -20,6 +20,10 @@ fn marker(env: &TestEnv) -> std::path::PathBuf {
     env.dir.join("pwned")
 }
 
+/// One refused `site add`: name, URL, database URL, table prefix, extra arguments, and the
+/// words the error must contain.
+type SiteCase = (String, String, String, String, Vec<String>, &'static str);
+
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_site_definitions_are_refused_readably_and_nothing_executes() {
     let env = TestEnv::new("hostile-site").await;
@@ -32,8 +36,7 @@ async fn hostile_site_definitions_are_refused_readably_and_nothing_executes() {
     let db = pg_url("ut_nosuch_source");
     let url = "https://shop.example".to_string();
     let secret = "S3cretPw0rd";
-    // (name, url, db, prefix, extra args, exit code, message)
-    let cases: Vec<(String, String, String, String, Vec<String>, &str)> = vec![
+    let cases: Vec<SiteCase> = vec![
         (
             format!("x{touch}"),
             url.clone(),

@@ -216,7 +216,10 @@ async fn hostile_media_names_are_recorded_as_unsafe_and_nothing_leaves_the_bundl
     for request in seen.lock().unwrap().iter() {
         let line = request.lines().next().unwrap_or("");
         let rest = line.contains("/wp-json/");
-        assert!(!(rest && (line.contains("evil") || line.contains("touch"))), "{line}");
+        assert!(
+            !(rest && (line.contains("evil") || line.contains("touch"))),
+            "{line}"
+        );
     }
     // The other host got the download, but never the Application Password.
     let cdn_heads = cdn_seen.lock().unwrap().clone();
