@@ -179,8 +179,23 @@ impl CloneMix {
                 _ => lost += 1,
             }
         }
+        // How hard the faults hit the clones: step retries and attempts taken over.
+        let retries: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM job_events WHERE job_id = ANY($1) AND type = 'step_retrying'",
+        )
+        .bind(&ids)
+        .fetch_one(pool)
+        .await?;
+        let takeovers: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM job_attempts WHERE job_id = ANY($1) AND outcome IN ('interrupted', 'abandoned')",
+        )
+        .bind(&ids)
+        .fetch_one(pool)
+        .await?;
         Ok(json!({
             "accepted": self.jobs.len(),
+            "step_retries": retries,
+            "interrupted_attempts": takeovers,
             "succeeded": succeeded,
             "failed": failed,
             "lost": lost,
