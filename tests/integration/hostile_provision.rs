@@ -214,3 +214,153 @@ async fn hostile_provision_specs_never_become_jobs() {
     assert!(!pwned.exists());
     assert!(!worker.log_text().contains("panicked"));
 }
+
+/// What a legal but hostile bundle names things: shell substitutions, SQL, markup, quotes.
+const SHELL: &str = "$(touch /tmp/understudy-pwned) `touch /tmp/understudy-pwned2`";
+const SQL: &str = "'; DROP TABLE wp_posts; -- \" \\ ";
+const HOSTILE_FILE: &str = "2024/05/$(touch x);'y\" z.png";
+
+/// The fixture bundle with hostile titles, a hostile category, a hostile user display name and
+/// a second image whose file name is a shell payload.
+fn legal_but_hostile_bundle(dir: &Path) -> PathBuf {
+    let root = write_bundle(dir);
+    let edit = |name: &str, change: &dyn Fn(&mut Value)| {
+        let path = root.join(format!("collections/{name}.json"));
+        let mut value: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        change(&mut value);
+        std::fs::write(&path, serde_json::to_vec(&value).unwrap()).unwrap();
+    };
+    let title = format!("Beta {SHELL} {SQL}<script>alert(1)</script>");
+    edit("posts", &|v| {
+        v[1]["title"]["raw"] = json!(title);
+        v[1]["content"]["raw"] = json!(format!("<p>{SHELL} {SQL}</p>"));
+    });
+    edit("categories", &|v| {
+        v[0]["name"] = json!(format!("Sub {SQL}"))
+    });
+    edit("users", &|v| v[1]["name"] = json!(format!("Eddie {SHELL}")));
+    edit("media", &|v| {
+        let mut second = v[0].clone();
+        second["id"] = json!(51);
+        second["slug"] = json!("hostile");
+        second["source_url"] = json!(format!(
+            "{}/wp-content/uploads/{HOSTILE_FILE}",
+            understudy_tests::sandbox_fixture::SOURCE
+        ));
+        v.as_array_mut().unwrap().push(second);
+    });
+    let png = understudy_tests::sandbox_fixture::png();
+    std::fs::write(root.join("uploads").join(HOSTILE_FILE), &png).unwrap();
+    let path = root.join("manifest.json");
+    let mut manifest: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    manifest["collections"]["media"]["items"] = json!(2);
+    manifest["media"]["files"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"status": "downloaded", "id": 51, "url": "x",
+            "path": format!("uploads/{HOSTILE_FILE}"), "mime": "image/png", "bytes": png.len()}));
+    std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    root
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bundle_of_hostile_but_legal_names_is_imported_literally_and_nothing_executes() {
+    use understudy_workflows::provision::config::ProvisionConfig;
+    use understudy_workflows::provision::{engine, exec, http};
+    let env = TestEnv::new("hostile-import").await;
+    let extra = sandbox_env(&env);
+    let extra: Vec<(&str, &str)> = extra
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let worker = env.worker(&extra);
+    env.wait_workers(1).await;
+    let bundle = legal_but_hostile_bundle(&env.dir.join("legal"));
+    let out = env.cli(&[
+        "provision",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--wait",
+        "--json",
+    ]);
+    let status = understudy_tests::last_json(&out);
+    let result = status["job"]["result"].clone();
+    let cleanup = || async { understudy_tests::sandbox_fixture::remove_all(&env).await };
+    if !out.status.success() {
+        cleanup().await;
+        panic!("provision failed: {status}\n{}", worker.log_text());
+    }
+    let url = result["url"].as_str().unwrap().to_string();
+    let sandbox = result["sandbox"].as_str().unwrap().to_string();
+    let container = format!("understudy-{sandbox}-wp");
+    let docker = engine::connect(&ProvisionConfig::default()).await.unwrap();
+    let php = |code: String| {
+        let docker = docker.clone();
+        let container = container.clone();
+        async move {
+            exec::run(
+                &docker,
+                &container,
+                "www-data",
+                &["php", "-r", &code],
+                vec![],
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let read = php(
+        "require '/var/www/html/wp-load.php'; echo json_encode([get_post(11)->post_title, \
+         get_post(11)->post_content, get_term_by('slug', 'fixture-sub', 'category')->name, \
+         get_user_by('login', 'editor1')->display_name, get_attached_file(51)]);"
+            .into(),
+    )
+    .await;
+    let stored: Value = serde_json::from_str(read.stdout.trim()).unwrap_or_else(|e| {
+        panic!("{e}: {} {}", read.stdout, read.stderr);
+    });
+    let markers = php(
+        "echo json_encode([file_exists('/tmp/understudy-pwned'), file_exists('/tmp/understudy-pwned2')]);"
+            .into(),
+    )
+    .await;
+    let file = http::get(
+        &format!("{url}/wp-content/uploads/2024/05/%24%28touch%20x%29%3B%27y%22%20z.png"),
+        Duration::from_secs(20),
+        1 << 20,
+    )
+    .await;
+    cleanup().await;
+
+    assert!(
+        stored[0].as_str().unwrap().contains(SHELL)
+            && stored[0].as_str().unwrap().contains("DROP TABLE wp_posts"),
+        "title stored literally: {stored}"
+    );
+    assert!(stored[1].as_str().unwrap().contains(SHELL), "{stored}");
+    assert!(
+        stored[2].as_str().unwrap().contains("DROP TABLE wp_posts"),
+        "{stored}"
+    );
+    assert!(stored[3].as_str().unwrap_or("").contains(SHELL), "{stored}");
+    assert!(
+        stored[4]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("$(touch x);'y\" z.png"),
+        "{stored}"
+    );
+    assert_eq!(
+        markers.stdout.trim(),
+        "[false,false]",
+        "a shell ran in the sandbox"
+    );
+    assert!(
+        !Path::new("/tmp/understudy-pwned").exists()
+            && !Path::new("/tmp/understudy-pwned2").exists()
+    );
+    let file = file.expect("the hostile file name is served");
+    assert_eq!(file.status, 200);
+    assert_eq!(file.body, understudy_tests::sandbox_fixture::png());
+    assert!(!worker.log_text().contains("panicked"));
+}
