@@ -101,7 +101,7 @@ pub async fn chaos(settings: &Settings, args: BenchChaosArgs) -> Outcome {
         std::env::temp_dir().join(format!("understudy-chaos-{}", Uuid::new_v4().simple()));
     std::fs::create_dir_all(&effects).map_err(|e| Failure::Other(e.into()))?;
     let mut bench = Scratch::start(settings, "understudy-chaos", args.workers, 4).await?;
-    let mut clones = CloneMix::new();
+    let mut clones = CloneMix::new(args.clone_posts);
     let clone_batch = match clones.prepare(settings, &bench, args.clones).await {
         Ok(batch) => batch,
         Err(e) => {
@@ -135,7 +135,12 @@ pub async fn chaos(settings: &Settings, args: BenchChaosArgs) -> Outcome {
         accepted.push(id);
         batch.push(outgoing);
     }
-    batch.extend(clone_batch);
+    // Clones spread through the noop jobs, so that faults land on them too (not only on a
+    // backlog's tail after the faults stopped).
+    let stride = (batch.len() / clone_batch.len().max(1)).max(1);
+    for (k, clone) in clone_batch.into_iter().enumerate().rev() {
+        batch.insert((k * stride + stride / 2).min(batch.len()), clone);
+    }
     bench.producer.publish(&batch).await?;
     let every: Vec<Uuid> = accepted.iter().copied().chain(clones.ids()).collect();
     eprintln!(

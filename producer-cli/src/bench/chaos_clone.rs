@@ -19,8 +19,6 @@ use super::Scratch;
 use crate::commands::Failure;
 use understudy_worker::Settings;
 
-/// Posts per generated source (~3.3 KB each with their meta rows: a few MB per database).
-const POSTS: u64 = 1_000;
 /// Tables of the generated source, compared row by row count.
 const TABLES: &[&str] = &["wp_options", "wp_posts", "wp_postmeta"];
 
@@ -35,6 +33,8 @@ struct CloneJob {
 /// The clone side of a chaos run.
 pub struct CloneMix {
     prefix: String,
+    /// Posts per generated source (~3.3 KB each with their meta rows).
+    posts: u64,
     pg: Option<DbUrl>,
     mysql: Option<DbUrl>,
     jobs: Vec<CloneJob>,
@@ -43,10 +43,11 @@ pub struct CloneMix {
 
 impl CloneMix {
     /// Nothing created yet: names for this run.
-    pub fn new() -> CloneMix {
+    pub fn new(posts: u64) -> CloneMix {
         let run = &Uuid::new_v4().simple().to_string()[..8];
         CloneMix {
             prefix: format!("us_chaos_{run}"),
+            posts: posts.max(1),
             pg: None,
             mysql: None,
             jobs: Vec::new(),
@@ -74,7 +75,7 @@ impl CloneMix {
         admin.close().await;
         mix.pg = Some(pg.clone());
         let pool = postgres::connect(&pg).await.map_err(failure)?;
-        sqlx::raw_sql(&generate_postgres(POSTS))
+        sqlx::raw_sql(&generate_postgres(mix.posts))
             .execute(&pool)
             .await?;
         pool.close().await;
@@ -88,7 +89,7 @@ impl CloneMix {
             admin.close().await;
             mix.mysql = Some(my.clone());
             let pool = mysql::connect(&my).await.map_err(failure)?;
-            sqlx::raw_sql(&generate_mysql(POSTS))
+            sqlx::raw_sql(&generate_mysql(mix.posts))
                 .execute(&pool)
                 .await
                 .map_err(other)?;
@@ -201,7 +202,7 @@ impl CloneMix {
             "lost": lost,
             "verified": verified,
             "problems": problems,
-            "posts_per_source": POSTS,
+            "posts_per_source": self.posts,
         }))
     }
 
