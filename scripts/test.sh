@@ -72,8 +72,9 @@ stage format cargo fmt --all -- --check
 stage clippy cargo clippy --workspace --all-targets -- -D warnings
 stage build cargo build --workspace --bins
 stage test cargo test --workspace "$@"
-# Alone, after the tests: it restarts PostgreSQL and RabbitMQ under running jobs. Exit 1 when a
+# Alone, after the tests: it restarts PostgreSQL and RabbitMQ under running noop and clone jobs
+# (4 small real clones, PostgreSQL and MariaDB, each copy verified). Exit 1 when a
 # job is lost, failed or had a checkpointed step's side effect repeated.
-stage chaos target/debug/understudy bench chaos --jobs 60 --workers 3 --minutes 1 --fault-every 5 --json
+stage chaos target/debug/understudy bench chaos --jobs 60 --clones 4 --workers 3 --minutes 1 --fault-every 5 --json
 
 printf '==> all %d stages passed in %ds\n' "$stages" "$((SECONDS - started))"

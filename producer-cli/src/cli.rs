@@ -414,6 +414,14 @@ pub enum BenchCommand {
 pub struct BenchChaosArgs {
     #[arg(long, default_value_t = 300)]
     pub jobs: usize,
+    /// Real clone jobs mixed in (small generated WordPress databases, PostgreSQL and MariaDB
+    /// in turn; MariaDB from UNDERSTUDY_BENCH_MYSQL_URL); each finished copy is verified.
+    #[arg(long, default_value_t = 4)]
+    pub clones: usize,
+    /// Posts of each generated clone source (~3.3 KB each with their meta rows); larger
+    /// sources make longer clones, which more faults land on.
+    #[arg(long, default_value_t = 1000)]
+    pub clone_posts: u64,
     #[arg(long, default_value_t = 3)]
     pub workers: usize,
     /// How long faults are injected (then the run waits for the jobs, at most 3 more minutes).

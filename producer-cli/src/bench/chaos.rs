@@ -1,4 +1,5 @@
-//! `understudy bench chaos`: noop jobs with side-effect counters across worker processes while
+//! `understudy bench chaos`: noop jobs with side-effect counters, and small real clone jobs
+//! (PostgreSQL and MariaDB, see `chaos_clone`), across worker processes while
 //! faults are injected — a worker SIGKILLed (and a new one started), RabbitMQ's application
 //! restarted, PostgreSQL restarted, a worker's broker connection severed — then a report:
 //! accepted, succeeded, failed (with reasons), lost, duplicated side effects, resume delays.
@@ -19,6 +20,7 @@ use understudy_worker::producer::Outgoing;
 use understudy_worker::Settings;
 use uuid::Uuid;
 
+use super::chaos_clone::CloneMix;
 use super::{round, Scratch};
 use crate::cli::BenchChaosArgs;
 use crate::commands::{Failure, Outcome};
@@ -99,6 +101,14 @@ pub async fn chaos(settings: &Settings, args: BenchChaosArgs) -> Outcome {
         std::env::temp_dir().join(format!("understudy-chaos-{}", Uuid::new_v4().simple()));
     std::fs::create_dir_all(&effects).map_err(|e| Failure::Other(e.into()))?;
     let mut bench = Scratch::start(settings, "understudy-chaos", args.workers, 4).await?;
+    let mut clones = CloneMix::new(args.clone_posts);
+    let clone_batch = match clones.prepare(settings, &bench, args.clones).await {
+        Ok(batch) => batch,
+        Err(e) => {
+            clones.cleanup().await;
+            return Err(e);
+        }
+    };
     let mut rng = rand::rng();
 
     let mut accepted = Vec::new();
@@ -125,10 +135,18 @@ pub async fn chaos(settings: &Settings, args: BenchChaosArgs) -> Outcome {
         accepted.push(id);
         batch.push(outgoing);
     }
+    // Clones spread through the noop jobs, so that faults land on them too (not only on a
+    // backlog's tail after the faults stopped).
+    let stride = (batch.len() / clone_batch.len().max(1)).max(1);
+    for (k, clone) in clone_batch.into_iter().enumerate().rev() {
+        batch.insert((k * stride + stride / 2).min(batch.len()), clone);
+    }
     bench.producer.publish(&batch).await?;
+    let every: Vec<Uuid> = accepted.iter().copied().chain(clones.ids()).collect();
     eprintln!(
-        "chaos: {} jobs accepted; injecting faults every {} s for {} min",
+        "chaos: {} noop and {} clone jobs accepted; injecting faults every {} s for {} min",
         accepted.len(),
+        every.len() - accepted.len(),
         args.fault_every,
         args.minutes
     );
@@ -140,7 +158,7 @@ pub async fn chaos(settings: &Settings, args: BenchChaosArgs) -> Outcome {
     let mut kills: Vec<(u32, chrono::DateTime<chrono::Utc>)> = Vec::new();
     let pg_restart: Vec<&str> = args.postgres_restart.split_whitespace().collect();
     let mut next = 0;
-    while Instant::now() < fault_until && terminal(&bench, &accepted).await < accepted.len() {
+    while Instant::now() < fault_until && terminal(&bench, &every).await < every.len() {
         tokio::time::sleep(Duration::from_secs(args.fault_every)).await;
         let Some(&fault) = schedule.get(next % schedule.len().max(1)) else {
             continue;
@@ -181,7 +199,7 @@ pub async fn chaos(settings: &Settings, args: BenchChaosArgs) -> Outcome {
     }
     // No more faults: give every job the chance to end.
     let settle_until = Instant::now() + Duration::from_secs(180);
-    while Instant::now() < settle_until && terminal(&bench, &accepted).await < accepted.len() {
+    while Instant::now() < settle_until && terminal(&bench, &every).await < every.len() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let report = report(
@@ -192,13 +210,22 @@ pub async fn chaos(settings: &Settings, args: BenchChaosArgs) -> Outcome {
         &kills,
         started.elapsed(),
     )
-    .await?;
+    .await;
+    let clone_report = clones.report(&bench.pool).await;
+    clones.cleanup().await;
+    let (mut report, clone_report) = (report?, clone_report?);
+    report["clones"] = clone_report;
     let (admin, scratch) = bench.admin();
     drop(bench);
     Scratch::finish(admin, &scratch).await?;
     let _ = std::fs::remove_dir_all(&effects);
-    let healthy =
-        report["lost"] == 0 && report["duplicated_side_effects"] == 0 && report["failed"] == 0;
+    let clean = |v: &Value| v["lost"] == 0 && v["failed"] == 0;
+    let healthy = clean(&report)
+        && report["duplicated_side_effects"] == 0
+        && clean(&report["clones"])
+        && report["clones"]["problems"]
+            .as_array()
+            .is_none_or(|p| p.is_empty());
     if args.json {
         output::json(&report);
     } else {

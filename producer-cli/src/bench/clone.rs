@@ -20,7 +20,7 @@ use crate::commands::{Failure, Outcome};
 use crate::output;
 
 const SOURCE: &str = "understudy_bench_wp";
-const HOST: &str = "bench-shop.example";
+pub(super) const HOST: &str = "bench-shop.example";
 
 /// Posts for a target size: each post is ~2.7 KB of content plus 3 meta rows.
 fn posts_for(size_mb: u64) -> u64 {
@@ -43,7 +43,7 @@ fn meta_value() -> String {
     )
 }
 
-fn generate_postgres(posts: u64) -> String {
+pub(super) fn generate_postgres(posts: u64) -> String {
     let content = content_block().replace('\'', "''");
     let meta = meta_value();
     format!(
@@ -60,7 +60,7 @@ fn generate_postgres(posts: u64) -> String {
     )
 }
 
-fn generate_mysql(posts: u64) -> String {
+pub(super) fn generate_mysql(posts: u64) -> String {
     let content = content_block().replace('\\', "\\\\").replace('\'', "\\'");
     let meta = meta_value();
     let series = format!(
@@ -81,7 +81,7 @@ fn generate_mysql(posts: u64) -> String {
     )
 }
 
-fn failure(e: understudy_workflows::StepError) -> Failure {
+pub(super) fn failure(e: understudy_workflows::StepError) -> Failure {
     Failure::Other(anyhow::anyhow!("{e}"))
 }
 
@@ -95,13 +95,13 @@ fn passthrough(
 }
 
 /// The server of the Understudy database, as the bench's PostgreSQL side.
-fn pg_server(settings: &Settings) -> Result<DbUrl, Failure> {
+pub(super) fn pg_server(settings: &Settings) -> Result<DbUrl, Failure> {
     DbUrl::parse("database_url", settings.database_url.expose_secret())
         .map_err(|e| Failure::Input(e.to_string()))
 }
 
 /// MariaDB from `UNDERSTUDY_BENCH_MYSQL_URL`, default the local development server.
-fn mysql_server() -> Result<DbUrl, Failure> {
+pub(super) fn mysql_server() -> Result<DbUrl, Failure> {
     let url = std::env::var("UNDERSTUDY_BENCH_MYSQL_URL")
         .unwrap_or_else(|_| "mysql://understudy:understudy@127.0.0.1:3306/understudy_bench".into());
     DbUrl::parse("UNDERSTUDY_BENCH_MYSQL_URL", &url).map_err(|e| Failure::Input(e.to_string()))

@@ -2,6 +2,7 @@
 //! Each prints JSON; BENCHMARKS.md records the figures with the command and the machine.
 
 pub mod chaos;
+mod chaos_clone;
 pub mod clone;
 pub mod engine;
 
@@ -13,7 +14,9 @@ use understudy_worker::{db, Settings};
 
 use crate::commands::Failure;
 
-/// A scratch Understudy database (`<db>_<kind>`, recreated) and namespace, with workers on it.
+/// A scratch Understudy database (`<db>_bench_<run>`) and namespace (`<namespace>-<run>`), with
+/// workers on it. The run suffix keeps concurrent benches (other engineers', CI) from dropping
+/// each other's database or consuming each other's messages.
 pub struct Scratch {
     pub settings: Settings,
     pub pool: PgPool,
@@ -38,15 +41,12 @@ impl Scratch {
         let current: String = sqlx::query_scalar("SELECT current_database()")
             .fetch_one(&admin)
             .await?;
-        // One scratch database per bench kind, so an engine bench and a chaos run started at
-        // the same time do not drop each other's database.
-        let kind = namespace
-            .trim_start_matches("understudy-")
-            .replace('-', "_");
-        let database = format!("{current}_{kind}");
-        if !database
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        let run = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        let database = format!("{current}_bench_{run}");
+        if database.len() > 63
+            || !database
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
         {
             return Err(Failure::Input(format!(
                 "database name {current:?} cannot be extended safely"
@@ -63,7 +63,7 @@ impl Scratch {
         let url = db::with_database(settings.database_url.expose_secret(), &database);
         let mut bench = settings.clone();
         bench.database_url = url.clone().into();
-        bench.amqp.namespace = namespace.into();
+        bench.amqp.namespace = format!("{namespace}-{run}");
         let pool = db::connect(&bench, 4).await?;
         db::migrate(&pool).await?;
         let producer = Producer::connect(&bench, "understudy-bench").await?;
@@ -123,20 +123,71 @@ impl Scratch {
         Ok(pid)
     }
 
-    /// Drops the scratch database.
-    pub async fn finish(admin: PgPool, database: &str) -> Result<(), Failure> {
+    /// Drops the scratch database and deletes the run's queues and exchanges.
+    pub async fn finish(admin: PgPool, scratch: &Leftovers) -> Result<(), Failure> {
+        delete_namespace(&scratch.settings).await;
         sqlx::query(&format!(
-            "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            scratch.database
         ))
         .execute(&admin)
         .await?;
         Ok(())
     }
 
-    /// The admin pool and scratch name, for [`Scratch::finish`] after the workers are gone.
-    pub fn admin(&self) -> (PgPool, String) {
-        (self.admin.clone(), self.database.clone())
+    /// The admin pool and what to remove, for [`Scratch::finish`] after the workers are gone.
+    pub fn admin(&self) -> (PgPool, Leftovers) {
+        (
+            self.admin.clone(),
+            Leftovers {
+                database: self.database.clone(),
+                settings: self.settings.clone(),
+            },
+        )
     }
+}
+
+/// What a finished run leaves to remove: its database and its RabbitMQ namespace.
+pub struct Leftovers {
+    database: String,
+    settings: Settings,
+}
+
+/// Best effort: the run's queues and exchanges (a broker that is away keeps them).
+async fn delete_namespace(settings: &Settings) {
+    use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+    use understudy_worker::contract::Priority;
+    let topology = understudy_worker::topology::Topology::new(
+        &settings.amqp.namespace,
+        settings.amqp.delivery_limit,
+    );
+    let Ok(connection) =
+        understudy_worker::amqp::connect(settings, "understudy-bench-cleanup").await
+    else {
+        return;
+    };
+    let Ok(channel) = connection.create_channel().await else {
+        return;
+    };
+    for queue in [
+        topology.queue(Priority::Interactive),
+        topology.queue(Priority::Bulk),
+        topology.dead_queue(),
+    ] {
+        let _ = channel
+            .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+            .await;
+    }
+    for exchange in [
+        topology.jobs_exchange(),
+        topology.events_exchange(),
+        topology.dead_exchange(),
+    ] {
+        let _ = channel
+            .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+            .await;
+    }
+    let _ = connection.close(200, "bench done".into()).await;
 }
 
 /// Worker processes started for the run; stopped (SIGTERM, then SIGKILL) when dropped.

@@ -92,6 +92,13 @@ pub fn failure(program: &str, status: std::process::ExitStatus, stderr: &str) ->
         "gone away",
         "timeout",
         "too many connections",
+        // A server restarting under a dump or load (PostgreSQL's shutdown and start-up).
+        "terminating connection due to administrator command",
+        "closed unexpectedly",
+        "the database system is shutting down",
+        "the database system is starting up",
+        "the database system is in recovery mode",
+        "could not receive data from server",
     ];
     if transient.iter().any(|t| lower.contains(t)) {
         StepError::Retryable(message)
@@ -229,5 +236,37 @@ async fn supervise<T>(
             let _ = task.await;
             Err(StepError::Interrupted)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    #[test]
+    fn a_server_restart_under_a_dump_is_retryable_and_bad_sql_is_not() {
+        let status = std::process::ExitStatus::from_raw(1 << 8);
+        let restart = "pg_dump: error: query failed: FATAL:  terminating connection due to \
+                       administrator command\nSSL connection has been closed unexpectedly";
+        assert!(matches!(
+            failure("pg_dump", status, restart),
+            StepError::Retryable(_)
+        ));
+        for transient in [
+            "psql: error: FATAL:  the database system is shutting down",
+            "psql: error: FATAL:  the database system is starting up",
+            "pg_dump: error: could not receive data from server: Connection reset",
+        ] {
+            assert!(
+                matches!(failure("psql", status, transient), StepError::Retryable(_)),
+                "{transient}"
+            );
+        }
+        let syntax = "ERROR:  syntax error at or near \"x\"";
+        assert!(matches!(
+            failure("psql", status, syntax),
+            StepError::Permanent(_)
+        ));
     }
 }

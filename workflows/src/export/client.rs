@@ -201,16 +201,22 @@ impl WpClient {
         Ok(response)
     }
 
-    /// Starts a GET with the credentials (for streaming downloads).
+    /// Starts a GET (for streaming downloads). The credentials go only to the site's own
+    /// origin (that of the REST root): a media URL the site points at another host (a CDN,
+    /// or anyone's server) is fetched without them.
     pub async fn send(&self, url: &Url) -> Result<Response, ExportError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let auth = basic_auth(&self.user, &self.password);
-        self.http
-            .get(url.clone())
-            .header(AUTHORIZATION, auth.expose_secret())
-            .send()
-            .await
-            .map_err(|e| transport(url, &e))
+        let mut request = self.http.get(url.clone());
+        if self.is_site_origin(url) {
+            let auth = basic_auth(&self.user, &self.password);
+            request = request.header(AUTHORIZATION, auth.expose_secret());
+        }
+        request.send().await.map_err(|e| transport(url, &e))
+    }
+
+    /// True when `url` has the REST root's scheme, host and port.
+    pub fn is_site_origin(&self, url: &Url) -> bool {
+        url.origin() == self.api_root.origin()
     }
 }
 
@@ -366,6 +372,21 @@ mod tests {
             parse_json(b"\xEF\xBB\xBF {\"a\":1}").unwrap()["a"],
             Value::from(1)
         );
+    }
+
+    #[test]
+    fn credentials_are_for_the_site_origin_only() {
+        let c = client("http://x.test:8080/wp-json/");
+        let yes = Url::parse("http://x.test:8080/wp-content/uploads/a.png").unwrap();
+        assert!(c.is_site_origin(&yes));
+        for other in [
+            "http://cdn.x.test:8080/a.png",
+            "http://x.test/a.png",
+            "https://x.test:8080/a.png",
+            "http://127.0.0.1:8080/a.png",
+        ] {
+            assert!(!c.is_site_origin(&Url::parse(other).unwrap()), "{other}");
+        }
     }
 
     #[test]

@@ -136,13 +136,45 @@ impl Bundle {
                 ),
             ));
         }
-        for entry in manifest.collections.values() {
-            safe_relative(&entry.file).map_err(|why| permanent(dir, why))?;
+        let site_url = url::Url::parse(&manifest.site.url).ok();
+        if !site_url.is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host()) {
+            return Err(permanent(
+                dir,
+                format!(
+                    "site.url {:?} is not an http(s) URL of the exported site",
+                    manifest.site.url
+                ),
+            ));
         }
-        Ok(Bundle {
+        let bundle = Bundle {
             dir: dir.to_path_buf(),
             manifest,
-        })
+        };
+        for entry in bundle.manifest.collections.values() {
+            safe_relative(&entry.file).map_err(|why| permanent(dir, why))?;
+            bundle.inside(&entry.file)?;
+        }
+        // Every media file the importer will copy is checked now, before a container exists.
+        bundle.uploads()?;
+        Ok(bundle)
+    }
+
+    /// `relative` resolved inside the bundle: a file (or directory on its way) that is a
+    /// symbolic link leading out of the bundle is refused, so a bundle cannot make the worker
+    /// read and copy its own files (`/etc/...`, keys) into a sandbox.
+    fn inside(&self, relative: &str) -> Result<PathBuf, StepError> {
+        let path = self.dir.join(relative);
+        let (Ok(root), Ok(real)) = (self.dir.canonicalize(), path.canonicalize()) else {
+            return Ok(path); // missing: reported by whoever reads it
+        };
+        if real.starts_with(&root) {
+            Ok(real)
+        } else {
+            Err(permanent(
+                &self.dir,
+                format!("{relative} leads outside the bundle (a symbolic link); refused"),
+            ))
+        }
     }
 
     /// One collection's JSON (`Value::Null` when the bundle has none of that name).
@@ -150,7 +182,7 @@ impl Bundle {
         let Some(entry) = self.manifest.collections.get(name) else {
             return Ok(Value::Null);
         };
-        let path = self.dir.join(&entry.file);
+        let path = self.inside(&entry.file)?;
         let bytes = std::fs::read(&path)
             .map_err(|e| permanent(&self.dir, format!("{}: {e}", entry.file)))?;
         serde_json::from_slice(&bytes)
@@ -178,7 +210,7 @@ impl Bundle {
                 skipped += 1;
                 continue;
             }
-            let on_disk = self.dir.join(path);
+            let on_disk = self.inside(path)?;
             if !on_disk.is_file() {
                 return Err(permanent(
                     &self.dir,
@@ -296,6 +328,47 @@ mod tests {
             "<img src=\"http://127.0.0.1:20005/wp-content/uploads/a.png\"> http://127.0.0.1:80812/x"
         );
         assert_eq!(rw.replacements, 1);
+    }
+
+    #[test]
+    fn links_out_of_the_bundle_and_bad_site_urls_are_refused_at_open() {
+        let root = std::env::temp_dir().join(format!("understudy-bundle-{}", uuid::Uuid::new_v4()));
+        let dir = root.join("b");
+        std::fs::create_dir_all(dir.join("collections")).unwrap();
+        std::fs::create_dir_all(dir.join("uploads/2024")).unwrap();
+        std::fs::write(root.join("secret.txt"), "key").unwrap();
+        std::fs::write(dir.join("collections/posts.json"), "[]").unwrap();
+        std::os::unix::fs::symlink(root.join("secret.txt"), dir.join("uploads/2024/a.png"))
+            .unwrap();
+        std::os::unix::fs::symlink(root.join("secret.txt"), dir.join("collections/pages.json"))
+            .unwrap();
+        let write = |site: &str, collections: Value, files: Value| {
+            let manifest = json!({"format": FORMAT, "format_version": 1, "site": {"url": site},
+                "collections": collections, "media": {"files": files}});
+            std::fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
+        };
+        let posts = json!({"posts": {"file": "collections/posts.json"}});
+        write("http://s.test/", posts.clone(), json!([]));
+        assert!(Bundle::open(&dir).is_ok());
+        write("javascript:alert(1)", posts.clone(), json!([]));
+        let err = Bundle::open(&dir).unwrap_err().to_string();
+        assert!(err.contains("not an http(s) URL"), "{err}");
+        write(
+            "http://s.test/",
+            json!({"pages": {"file": "collections/pages.json"}}),
+            json!([]),
+        );
+        let err = Bundle::open(&dir).unwrap_err().to_string();
+        assert!(err.contains("leads outside the bundle"), "{err}");
+        let media = json!([{"status": "downloaded", "path": "uploads/2024/a.png"}]);
+        write("http://s.test/", posts.clone(), media);
+        let err = Bundle::open(&dir).unwrap_err().to_string();
+        assert!(err.contains("leads outside the bundle"), "{err}");
+        let missing = json!([{"status": "downloaded", "path": "uploads/2024/gone.png"}]);
+        write("http://s.test/", posts, missing);
+        let err = Bundle::open(&dir).unwrap_err().to_string();
+        assert!(err.contains("is missing"), "{err}");
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]

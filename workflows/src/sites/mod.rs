@@ -58,9 +58,14 @@ pub fn validate_name(name: &str) -> Result<(), SiteError> {
 
 /// A site URL reduced to `scheme://host[:port][/path]` without a trailing slash.
 pub fn normalize_site_url(what: &'static str, value: &str) -> Result<String, SiteError> {
+    // A URL that carries a password is refused without echoing the password.
+    let shown = match url::Url::parse(value) {
+        Ok(url) if url.password().is_some() => database::redact(value),
+        _ => value.to_string(),
+    };
     let bad = |reason: &str| SiteError::BadUrl {
         what,
-        value: value.to_string(),
+        value: shown.clone(),
         reason: reason.to_string(),
     };
     let url = url::Url::parse(value).map_err(|e| bad(&e.to_string()))?;
@@ -134,7 +139,9 @@ mod tests {
             "http://h:8081/blog"
         );
         assert!(normalize_site_url("u", "ftp://h").is_err());
-        assert!(normalize_site_url("u", "https://u:p@h").is_err());
+        let err = normalize_site_url("u", "https://u:pw-secret@h").unwrap_err();
+        assert!(!err.to_string().contains("pw-secret"), "{err}");
+        assert!(err.to_string().contains("u:***@h"), "{err}");
         assert!(normalize_site_url("u", "javascript:alert(1)").is_err());
         assert_eq!(
             default_staging_url("https://www.shop.com").unwrap(),
