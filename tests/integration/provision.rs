@@ -296,8 +296,20 @@ async fn bad_image_and_failed_readiness_leave_nothing_behind() {
     assert!(engine_objects(&env).await.is_empty());
     drop(_w);
 
-    // A sandbox that cannot become ready in time: compensation removes what was created.
-    let _w = worker(&env, &[("UNDERSTUDY_PROVISION__READY_TIMEOUT_SECS", "1")]);
+    // A sandbox that cannot become ready in time: compensation removes what was created. The
+    // "WordPress" container runs the database image, which never answers HTTP, so readiness
+    // fails by its deadline however fast the machine is.
+    let database_image = ProvisionConfig::default().mariadb_image;
+    let _w = worker(
+        &env,
+        &[
+            ("UNDERSTUDY_PROVISION__READY_TIMEOUT_SECS", "1"),
+            (
+                "UNDERSTUDY_PROVISION__WORDPRESS_IMAGE",
+                database_image.as_str(),
+            ),
+        ],
+    );
     let id = env.enqueue("provision", spec, Priority::Interactive).await;
     assert_eq!(env.wait_terminal(id, JOB_TIMEOUT).await, JobState::Failed);
     let error: String = sqlx::query_scalar("SELECT error FROM jobs WHERE id = $1")
