@@ -14,7 +14,7 @@ use understudy_workflows::clone::{mysql, postgres};
 use understudy_workflows::sites::registry::{self, SiteInput};
 use understudy_workflows::sites::{DbEngine, DbUrl};
 
-use super::{peak_rss_mib, round, wait_until, Scratch};
+use super::{clone_data, peak_rss_mib, round, wait_until, Scratch};
 use crate::cli::{BenchCloneArgs, BenchEngineKind};
 use crate::commands::{Failure, Outcome};
 use crate::output;
@@ -40,23 +40,6 @@ fn content_block() -> String {
 fn meta_value() -> String {
     format!(
         "a:2:{{s:4:\"file\";s:9:\"photo.jpg\";s:3:\"src\";s:__N__:\"https://{HOST}/img/__I__\";}}"
-    )
-}
-
-fn generate_postgres(posts: u64) -> String {
-    let content = content_block().replace('\'', "''");
-    let meta = meta_value();
-    format!(
-        "CREATE TABLE wp_options (option_id bigserial PRIMARY KEY, option_name varchar(191) NOT NULL UNIQUE, option_value text NOT NULL, autoload varchar(20) NOT NULL DEFAULT 'yes');\n\
-         INSERT INTO wp_options (option_name, option_value) VALUES ('siteurl', 'https://{HOST}'), ('home', 'https://{HOST}'), ('blogname', 'Bench'), ('blog_public', '1');\n\
-         CREATE TABLE wp_posts (\"ID\" bigserial PRIMARY KEY, post_title text NOT NULL, post_content text NOT NULL, guid varchar(255) NOT NULL);\n\
-         CREATE TABLE wp_postmeta (meta_id bigserial PRIMARY KEY, post_id bigint NOT NULL, meta_key varchar(255), meta_value text);\n\
-         INSERT INTO wp_posts (post_title, post_content, guid) SELECT 'Post ' || i, replace('{content}', '__I__', i::text), 'https://{HOST}/?p=' || i FROM generate_series(1, {posts}) i;\n\
-         INSERT INTO wp_postmeta (post_id, meta_key, meta_value) SELECT i, '_meta', replace(replace('{meta}', '__I__', i::text), '__N__', length('https://{HOST}/img/' || i)::text) FROM generate_series(1, {posts}) i;\n\
-         INSERT INTO wp_postmeta (post_id, meta_key, meta_value) SELECT i, k, 'value ' || i FROM generate_series(1, {posts}) i, (VALUES ('_a'), ('_b')) v(k);\n\
-         CREATE INDEX wp_postmeta_post ON wp_postmeta (post_id);\n\
-         CREATE TABLE understudy_bench_marker (posts bigint);\n\
-         INSERT INTO understudy_bench_marker VALUES ({posts});\n"
     )
 }
 
@@ -115,12 +98,15 @@ async fn ensure_source(server: &DbUrl, posts: u64) -> Result<(DbUrl, f64), Failu
             let admin = postgres::admin(server).await.map_err(failure)?;
             if postgres::database_exists(&admin, SOURCE).await? {
                 let pool = postgres::connect(&source).await.map_err(failure)?;
-                let have: Option<i64> =
-                    sqlx::query_scalar("SELECT posts FROM understudy_bench_marker")
-                        .fetch_optional(&pool)
-                        .await
-                        .ok()
-                        .flatten();
+                // An older generator's marker has no version column: the query fails, rebuild.
+                let have: Option<i64> = sqlx::query_scalar(
+                    "SELECT posts FROM understudy_bench_marker WHERE version = $1",
+                )
+                .bind(clone_data::VERSION)
+                .fetch_optional(&pool)
+                .await
+                .ok()
+                .flatten();
                 pool.close().await;
                 if have == Some(posts as i64) {
                     return Ok((source, 0.0));
@@ -129,12 +115,7 @@ async fn ensure_source(server: &DbUrl, posts: u64) -> Result<(DbUrl, f64), Failu
             }
             eprintln!("bench: generating the PostgreSQL source ({posts} posts)");
             postgres::create_database(&admin, SOURCE).await?;
-            let pool = postgres::connect(&source).await.map_err(failure)?;
-            sqlx::raw_sql(&generate_postgres(posts))
-                .execute(&pool)
-                .await?;
-            sqlx::query("VACUUM ANALYZE").execute(&pool).await?;
-            pool.close().await;
+            clone_data::generate(&source, HOST, posts).await?;
         }
         DbEngine::Mysql => {
             let admin = mysql::admin(server).await.map_err(failure)?;
@@ -171,6 +152,32 @@ async fn ensure_source(server: &DbUrl, posts: u64) -> Result<(DbUrl, f64), Failu
         }
     }
     Ok((source, began.elapsed().as_secs_f64()))
+}
+
+/// The source's size on disk in MB (PostgreSQL: `pg_database_size`; MariaDB: data + indexes).
+async fn database_mb(source: &DbUrl) -> Result<f64, Failure> {
+    let bytes: i64 = match source.engine {
+        DbEngine::Postgres => {
+            let pool = postgres::connect(source).await.map_err(failure)?;
+            let bytes = sqlx::query_scalar("SELECT pg_database_size(current_database())")
+                .fetch_one(&pool)
+                .await?;
+            pool.close().await;
+            bytes
+        }
+        DbEngine::Mysql => {
+            let pool = mysql::connect(source).await.map_err(failure)?;
+            let bytes: Option<i64> = sqlx::query_scalar(
+                "SELECT CAST(SUM(data_length + index_length) AS SIGNED) FROM information_schema.tables WHERE table_schema = DATABASE()",
+            )
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| Failure::Other(e.into()))?;
+            pool.close().await;
+            bytes.unwrap_or(0)
+        }
+    };
+    Ok(round(bytes as f64 / 1e6))
 }
 
 /// Plain `pg_dump | psql` / `mysqldump | mysql` into a throwaway database; seconds.
@@ -339,11 +346,10 @@ async fn our_clone(
 }
 
 pub async fn clone(settings: &Settings, args: BenchCloneArgs) -> Outcome {
-    let posts = posts_for(args.size_mb);
     let bench = Scratch::start(settings, "understudy-bench-clone", 1, 4).await?;
     let worker_pid = bench.workers.0[0].id();
     let mut report = json!({
-        "bench": "clone", "size_mb": args.size_mb, "posts": posts, "parallel_tables": args.parallel_tables,
+        "bench": "clone", "size_mb": args.size_mb, "parallel_tables": args.parallel_tables,
         "machine": { "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0) },
     });
     let mut engines = Vec::new();
@@ -354,7 +360,12 @@ pub async fn clone(settings: &Settings, args: BenchCloneArgs) -> Outcome {
         engines.push(("mysql", mysql_server()?));
     }
     for (label, server) in engines {
+        let posts = match server.engine {
+            DbEngine::Postgres => clone_data::posts_for(args.size_mb),
+            DbEngine::Mysql => posts_for(args.size_mb),
+        };
         let (source, generated) = ensure_source(&server, posts).await?;
+        let size_mb = database_mb(&source).await?;
         eprintln!("bench: {label}: plain copy");
         let plain = plain_copy(&source).await?;
         eprintln!("bench: {label}: our clone with URL rewrite");
@@ -366,6 +377,8 @@ pub async fn clone(settings: &Settings, args: BenchCloneArgs) -> Outcome {
         )
         .await?;
         report[label] = json!({
+            "posts": posts,
+            "database_mb": size_mb,
             "generate_secs": round(generated),
             "plain_dump_load_secs": round(plain),
             "clone_rewrite_secs": round(ours),

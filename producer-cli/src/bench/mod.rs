@@ -3,6 +3,7 @@
 
 pub mod chaos;
 pub mod clone;
+pub mod clone_data;
 pub mod engine;
 
 use sqlx::PgPool;
