@@ -302,7 +302,7 @@ async fn a_clone_job_over_amqp_with_an_inline_site_spec_registers_and_clones() {
     );
     let shown = last_json(&env.cli(&["site", "show", "inline", "--json"]));
     assert_eq!(
-        shown["production_url"],
+        shown["site"]["production_url"],
         format!("https://{host}"),
         "{shown}"
     );
