@@ -338,6 +338,20 @@ async fn our_clone(
             error.unwrap_or_default()
         )));
     }
+    // Where the time went: each step's completion, seconds after the job started.
+    let steps: Vec<(String, f64)> = sqlx::query_as(
+        "SELECT s.name, extract(epoch FROM s.completed_at - j.started_at)::float8 \
+         FROM job_steps s JOIN jobs j ON j.id = s.job_id WHERE s.job_id = $1 ORDER BY s.completed_at",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    let mut result = result.unwrap_or(Value::Null);
+    result["step_done_at_secs"] = steps
+        .into_iter()
+        .map(|(name, secs)| (name, json!(round(secs))))
+        .collect::<serde_json::Map<String, Value>>()
+        .into();
     let destroy = bench
         .producer
         .publish_job(run("destroy"), Priority::Interactive)
@@ -356,7 +370,7 @@ async fn our_clone(
         },
     )
     .await?;
-    Ok((secs, result.unwrap_or(Value::Null)))
+    Ok((secs, result))
 }
 
 pub async fn clone(settings: &Settings, args: BenchCloneArgs) -> Outcome {
@@ -405,6 +419,7 @@ pub async fn clone(settings: &Settings, args: BenchCloneArgs) -> Outcome {
             "ratio_to_plain": round(ours / plain * 100.0) / 100.0,
             "replacements": result["replacements"],
             "rows": result["rows"],
+            "clone_steps_done_at_secs": result["step_done_at_secs"],
             "clone_rewrite_anonymize_secs": round(anon),
             "anonymize_ratio_to_plain": round(anon / plain * 100.0) / 100.0,
             "anonymized": anon_result["anonymization"],

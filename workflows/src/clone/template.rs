@@ -248,30 +248,6 @@ pub async fn rewrite_table(
     Ok(TableReport::from_stats(name, &stats))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_candidate_query_and_script_quote_identifiers() {
-        let q = candidates_query(
-            "\"public\".\"wp_posts\"",
-            &["post_content".into(), "gu\"id".into()],
-            &["shop.example".into()],
-        );
-        assert!(q.starts_with(
-            "COPY (SELECT ctid, \"post_content\", \"gu\"\"id\" FROM \"public\".\"wp_posts\" WHERE "
-        ));
-        assert!(q.contains("strpos(\"post_content\"::text, 'shop.example') > 0 OR "));
-        let (head, tail) = load_script("public", "wp_posts", &["post_content".into()]);
-        assert!(head.ends_with(
-            "COPY pg_temp.\"wp_posts\" (understudy_ctid, \"post_content\") FROM stdin;\n"
-        ));
-        assert!(tail.starts_with("\\.\n"));
-        assert!(tail.contains("WHERE t.ctid = s.understudy_ctid"));
-    }
-}
-
 /// The `rewrite:<schema>.<table>` steps after a template copy, a few tables at a time.
 pub async fn rewrite_in_place(
     job: &crate::Job,
@@ -340,4 +316,28 @@ pub async fn rewrite_in_place(
     pool.close().await;
     reports.sort_by(|a, b| a.table.cmp(&b.table));
     Ok(reports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_candidate_query_and_script_quote_identifiers() {
+        let q = candidates_query(
+            "\"public\".\"wp_posts\"",
+            &["post_content".into(), "gu\"id".into()],
+            &["shop.example".into()],
+        );
+        assert!(q.starts_with(
+            "COPY (SELECT ctid, \"post_content\", \"gu\"\"id\" FROM \"public\".\"wp_posts\" WHERE "
+        ));
+        assert!(q.contains("strpos(\"post_content\"::text, 'shop.example') > 0 OR "));
+        let (head, tail) = load_script("public", "wp_posts", &["post_content".into()]);
+        assert!(head.ends_with(
+            "COPY pg_temp.\"wp_posts\" (understudy_ctid, \"post_content\") FROM stdin;\n"
+        ));
+        assert!(tail.starts_with("\\.\n"));
+        assert!(tail.contains("WHERE t.ctid = s.understudy_ctid"));
+    }
 }
