@@ -403,13 +403,19 @@ pub async fn clone(settings: &Settings, args: BenchCloneArgs) -> Outcome {
             template: false,
         };
         eprintln!("bench: {label}: our clone with URL rewrite (streaming)");
+        eprintln!("bench: {label}: plain {plain:.1} s");
         let (ours, result) = our_clone(&bench, &source, &name, stream).await?;
+        eprintln!(
+            "bench: {label}: clone + rewrite {ours:.1} s; steps done at {}",
+            result["step_done_at_secs"]
+        );
         eprintln!("bench: {label}: our clone with URL rewrite and anonymization");
         let anonymize = Run {
             anonymize: true,
             ..stream
         };
         let (anon, anon_result) = our_clone(&bench, &source, &name, anonymize).await?;
+        eprintln!("bench: {label}: clone + rewrite + anonymize {anon:.1} s");
         let mut entry = json!({
             "posts": posts,
             "database_mb": size_mb,
@@ -431,6 +437,10 @@ pub async fn clone(settings: &Settings, args: BenchCloneArgs) -> Outcome {
                 ..stream
             };
             let (secs, fast_result) = our_clone(&bench, &source, &name, fast).await?;
+            eprintln!(
+                "bench: {label}: fast path {secs:.1} s: {}",
+                fast_result["copy"]
+            );
             let copy = &fast_result["copy"];
             entry["fast_path"] = json!({
                 "method": copy["method"],

@@ -92,6 +92,10 @@ pub fn failure(program: &str, status: std::process::ExitStatus, stderr: &str) ->
         "gone away",
         "timeout",
         "too many connections",
+        "ssl syscall error",
+        "terminating connection",
+        "the database system is shutting down",
+        "the database system is starting up",
     ];
     if transient.iter().any(|t| lower.contains(t)) {
         StepError::Retryable(message)
