@@ -260,12 +260,19 @@ struct Run {
     template: bool,
 }
 
+/// Resets the worker's peak RSS (`VmHWM`) so the next reading covers one run only.
+fn reset_peak_rss(pid: u32) {
+    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+}
+
 async fn our_clone(
     bench: &Scratch,
     source: &DbUrl,
     name: &str,
     options: Run,
 ) -> Result<(f64, Value), Failure> {
+    let pid = bench.workers.0[0].id();
+    reset_peak_rss(pid);
     let secrets = bench
         .settings
         .secret_box()
@@ -347,6 +354,7 @@ async fn our_clone(
     .fetch_all(pool)
     .await?;
     let mut result = result.unwrap_or(Value::Null);
+    result["worker_peak_rss_mib"] = json!(peak_rss_mib(pid));
     result["step_done_at_secs"] = steps
         .into_iter()
         .map(|(name, secs)| (name, json!(round(secs))))
@@ -375,7 +383,10 @@ async fn our_clone(
 
 pub async fn clone(settings: &Settings, args: BenchCloneArgs) -> Outcome {
     let bench = Scratch::start(settings, "understudy-bench-clone", 1, 4).await?;
-    let worker_pid = bench.workers.0[0].id();
+    let mut peak = 0f64;
+    let mut track = |result: &Value| {
+        peak = peak.max(result["worker_peak_rss_mib"].as_f64().unwrap_or(0.0));
+    };
     let mut report = json!({
         "bench": "clone", "size_mb": args.size_mb, "parallel_tables": args.parallel_tables,
         "machine": { "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0) },
@@ -405,6 +416,7 @@ pub async fn clone(settings: &Settings, args: BenchCloneArgs) -> Outcome {
         eprintln!("bench: {label}: our clone with URL rewrite (streaming)");
         eprintln!("bench: {label}: plain {plain:.1} s");
         let (ours, result) = our_clone(&bench, &source, &name, stream).await?;
+        track(&result);
         eprintln!(
             "bench: {label}: clone + rewrite {ours:.1} s; steps done at {}",
             result["step_done_at_secs"]
@@ -415,6 +427,7 @@ pub async fn clone(settings: &Settings, args: BenchCloneArgs) -> Outcome {
             ..stream
         };
         let (anon, anon_result) = our_clone(&bench, &source, &name, anonymize).await?;
+        track(&anon_result);
         eprintln!("bench: {label}: clone + rewrite + anonymize {anon:.1} s");
         let mut entry = json!({
             "posts": posts,
@@ -426,6 +439,8 @@ pub async fn clone(settings: &Settings, args: BenchCloneArgs) -> Outcome {
             "replacements": result["replacements"],
             "rows": result["rows"],
             "clone_steps_done_at_secs": result["step_done_at_secs"],
+            "clone_rewrite_worker_rss_mib": result["worker_peak_rss_mib"],
+            "anonymize_worker_rss_mib": anon_result["worker_peak_rss_mib"],
             "clone_rewrite_anonymize_secs": round(anon),
             "anonymize_ratio_to_plain": round(anon / plain * 100.0) / 100.0,
             "anonymized": anon_result["anonymization"],
@@ -437,6 +452,7 @@ pub async fn clone(settings: &Settings, args: BenchCloneArgs) -> Outcome {
                 ..stream
             };
             let (secs, fast_result) = our_clone(&bench, &source, &name, fast).await?;
+            track(&fast_result);
             eprintln!(
                 "bench: {label}: fast path {secs:.1} s: {}",
                 fast_result["copy"]
@@ -450,11 +466,12 @@ pub async fn clone(settings: &Settings, args: BenchCloneArgs) -> Outcome {
                 "rewrite_in_place_secs": copy["rewrite_secs"],
                 "ratio_to_plain": round(secs / plain * 100.0) / 100.0,
                 "replacements": fast_result["replacements"],
+                "worker_rss_mib": fast_result["worker_peak_rss_mib"],
             });
         }
         report[label] = entry;
     }
-    report["worker_peak_rss_mib"] = json!(peak_rss_mib(worker_pid));
+    report["worker_peak_rss_mib"] = json!(peak);
     let (admin, scratch) = bench.admin();
     drop(bench);
     Scratch::finish(admin, &scratch).await?;
