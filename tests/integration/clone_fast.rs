@@ -60,6 +60,7 @@ async fn same_server_template_fast_path_falls_back_when_busy_and_basic_auth_is_g
         staging_uploads.to_str().unwrap(),
     ]);
     let _worker = env.worker(&[]);
+    let (_connection, mut events) = env.listen_events("clone.*.progress").await;
 
     // Idle production on the same server: the template copy, then the in-place rewrite.
     let out = env.cli(&[
@@ -76,6 +77,23 @@ async fn same_server_template_fast_path_falls_back_when_busy_and_basic_auth_is_g
     let result = &status["job"]["result"];
     assert_eq!(result["copy"]["method"], "template", "{result}");
     assert!(result["copy"]["template_secs"].as_f64().is_some());
+    // The live event feed says which path ran, too.
+    let said = tokio::time::timeout(Duration::from_secs(10), async {
+        use futures::StreamExt;
+        while let Some(Ok(delivery)) = events.next().await {
+            let event: Value = serde_json::from_slice(&delivery.data).unwrap();
+            let message = event["message"].as_str().unwrap_or_default().to_string();
+            if message.contains("fast path: CREATE DATABASE") {
+                return message;
+            }
+        }
+        String::new()
+    })
+    .await;
+    assert!(
+        said.is_ok_and(|m| !m.is_empty()),
+        "no progress event named the path"
+    );
     let names = steps(&env, &job).await;
     assert!(names.contains(&"template".to_string()), "{names:?}");
     assert!(
