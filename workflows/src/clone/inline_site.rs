@@ -155,6 +155,19 @@ mod tests {
             .to_input("shop", &other)
             .unwrap_err()
             .contains("secrets key"));
+        // Sealed by Python `cryptography` exactly as the README shows (same key, [7; 32]).
+        let from_python = InlineSite {
+            db_url_sealed: "AbVFwKwS6t9M/ExSWrAgBLQu2M1Ytc5/oeQV0wuuisFiWAmmtIJ1+YT4tMtJJ6pT3pJxV+xYgfNcZ3CP+y7L".into(),
+            ..site.clone()
+        };
+        assert_eq!(
+            from_python
+                .to_input("shop", &secrets)
+                .unwrap()
+                .db_url
+                .database,
+            "shop"
+        );
         let bad = InlineSite {
             db_url_sealed: "bm90IHNlYWxlZA==".into(),
             ..site
