@@ -20,7 +20,7 @@ use crate::commands::{Failure, Outcome};
 use crate::output;
 
 const SOURCE: &str = "understudy_bench_wp";
-const HOST: &str = "bench-shop.example";
+pub(super) const HOST: &str = "bench-shop.example";
 
 /// Posts for a target size: each post is ~2.7 KB of content plus 3 meta rows.
 fn posts_for(size_mb: u64) -> u64 {
@@ -43,7 +43,24 @@ fn meta_value() -> String {
     )
 }
 
-fn generate_mysql(posts: u64) -> String {
+pub(super) fn generate_postgres(posts: u64) -> String {
+    let content = content_block().replace('\'', "''");
+    let meta = meta_value();
+    format!(
+        "CREATE TABLE wp_options (option_id bigserial PRIMARY KEY, option_name varchar(191) NOT NULL UNIQUE, option_value text NOT NULL, autoload varchar(20) NOT NULL DEFAULT 'yes');\n\
+         INSERT INTO wp_options (option_name, option_value) VALUES ('siteurl', 'https://{HOST}'), ('home', 'https://{HOST}'), ('blogname', 'Bench'), ('blog_public', '1');\n\
+         CREATE TABLE wp_posts (\"ID\" bigserial PRIMARY KEY, post_title text NOT NULL, post_content text NOT NULL, guid varchar(255) NOT NULL);\n\
+         CREATE TABLE wp_postmeta (meta_id bigserial PRIMARY KEY, post_id bigint NOT NULL, meta_key varchar(255), meta_value text);\n\
+         INSERT INTO wp_posts (post_title, post_content, guid) SELECT 'Post ' || i, replace('{content}', '__I__', i::text), 'https://{HOST}/?p=' || i FROM generate_series(1, {posts}) i;\n\
+         INSERT INTO wp_postmeta (post_id, meta_key, meta_value) SELECT i, '_meta', replace(replace('{meta}', '__I__', i::text), '__N__', length('https://{HOST}/img/' || i)::text) FROM generate_series(1, {posts}) i;\n\
+         INSERT INTO wp_postmeta (post_id, meta_key, meta_value) SELECT i, k, 'value ' || i FROM generate_series(1, {posts}) i, (VALUES ('_a'), ('_b')) v(k);\n\
+         CREATE INDEX wp_postmeta_post ON wp_postmeta (post_id);\n\
+         CREATE TABLE understudy_bench_marker (posts bigint);\n\
+         INSERT INTO understudy_bench_marker VALUES ({posts});\n"
+    )
+}
+
+pub(super) fn generate_mysql(posts: u64) -> String {
     let content = content_block().replace('\\', "\\\\").replace('\'', "\\'");
     let meta = meta_value();
     let series = format!(
@@ -64,7 +81,7 @@ fn generate_mysql(posts: u64) -> String {
     )
 }
 
-fn failure(e: understudy_workflows::StepError) -> Failure {
+pub(super) fn failure(e: understudy_workflows::StepError) -> Failure {
     Failure::Other(anyhow::anyhow!("{e}"))
 }
 
@@ -78,13 +95,13 @@ fn passthrough(
 }
 
 /// The server of the Understudy database, as the bench's PostgreSQL side.
-fn pg_server(settings: &Settings) -> Result<DbUrl, Failure> {
+pub(super) fn pg_server(settings: &Settings) -> Result<DbUrl, Failure> {
     DbUrl::parse("database_url", settings.database_url.expose_secret())
         .map_err(|e| Failure::Input(e.to_string()))
 }
 
 /// MariaDB from `UNDERSTUDY_BENCH_MYSQL_URL`, default the local development server.
-fn mysql_server() -> Result<DbUrl, Failure> {
+pub(super) fn mysql_server() -> Result<DbUrl, Failure> {
     let url = std::env::var("UNDERSTUDY_BENCH_MYSQL_URL")
         .unwrap_or_else(|_| "mysql://understudy:understudy@127.0.0.1:3306/understudy_bench".into());
     DbUrl::parse("UNDERSTUDY_BENCH_MYSQL_URL", &url).map_err(|e| Failure::Input(e.to_string()))
