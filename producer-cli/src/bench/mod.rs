@@ -4,10 +4,6 @@
 pub mod chaos;
 pub mod clone;
 pub mod clone_data;
-
-// The small SQL generator of `bench clone` before `clone_data`; `bench chaos` (main) uses it.
-#[allow(unused_imports)]
-pub(crate) use clone::generate_postgres;
 pub mod engine;
 
 use sqlx::PgPool;

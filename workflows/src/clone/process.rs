@@ -78,6 +78,9 @@ fn drain_stderr(child: &mut Child) -> std::thread::JoinHandle<String> {
     })
 }
 
+/// libpq's words for a connection the server dropped mid-stream (a restart under a dump).
+const ALSO_TRANSIENT: &[&str] = &["ssl syscall error"];
+
 /// Classifies a failed program by what it printed.
 pub fn failure(program: &str, status: std::process::ExitStatus, stderr: &str) -> StepError {
     let lower = stderr.to_ascii_lowercase();
@@ -92,12 +95,19 @@ pub fn failure(program: &str, status: std::process::ExitStatus, stderr: &str) ->
         "gone away",
         "timeout",
         "too many connections",
-        "ssl syscall error",
-        "terminating connection",
+        // A server restarting under a dump or load (PostgreSQL's shutdown and start-up).
+        "terminating connection due to administrator command",
+        "closed unexpectedly",
         "the database system is shutting down",
         "the database system is starting up",
+        "the database system is in recovery mode",
+        "could not receive data from server",
     ];
-    if transient.iter().any(|t| lower.contains(t)) {
+    if transient
+        .iter()
+        .chain(ALSO_TRANSIENT)
+        .any(|t| lower.contains(t))
+    {
         StepError::Retryable(message)
     } else {
         StepError::Permanent(message)
