@@ -317,6 +317,12 @@ pub enum StagingCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The staging basic-auth login and password (`--basic-auth`): prints the secret.
+    Credentials {
+        site: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Staging environments that exist.
     List {
         #[arg(long)]
@@ -359,8 +365,25 @@ pub struct StagingArgs {
     pub keep_options: Vec<String>,
     #[command(flatten)]
     pub anonymize: AnonymizeArgs,
+    #[command(flatten)]
+    pub copy: CopyArgs,
     #[arg(long)]
     pub json: bool,
+}
+
+/// How the copy is made and guarded (create and refresh).
+#[derive(ClapArgs, Clone, Default)]
+pub struct CopyArgs {
+    /// Put generated HTTP basic-auth credentials in front of staging (a must-use plugin;
+    /// read them with `understudy staging credentials SITE`). Blocks Application Passwords.
+    #[arg(long, conflicts_with = "no_basic_auth")]
+    pub basic_auth: bool,
+    /// Remove the staging basic auth (refresh keeps it otherwise).
+    #[arg(long)]
+    pub no_basic_auth: bool,
+    /// Never use the same-server `CREATE DATABASE … TEMPLATE` fast path (PostgreSQL).
+    #[arg(long)]
+    pub no_template: bool,
 }
 
 /// Personal data on the copy (create and refresh).
@@ -394,6 +417,8 @@ pub struct StagingRefreshArgs {
     pub keep_options: Vec<String>,
     #[command(flatten)]
     pub anonymize: AnonymizeArgs,
+    #[command(flatten)]
+    pub copy: CopyArgs,
     #[arg(long)]
     pub json: bool,
 }

@@ -10,7 +10,7 @@ use understudy_workflows::sites::registry::{self, RegistryError, SiteInput};
 use understudy_workflows::sites::{DbUrl, SiteError};
 
 use crate::cli::{
-    AnonymizeArgs, PromoteArgs, SiteAddArgs, SiteCommand, StagingArgs, StagingCommand,
+    AnonymizeArgs, CopyArgs, PromoteArgs, SiteAddArgs, SiteCommand, StagingArgs, StagingCommand,
     StagingRefreshArgs,
 };
 use crate::commands::{check, pool, Failure, Outcome};
@@ -201,8 +201,20 @@ fn clone_message(
     parallel_tables: usize,
     keep_options: &[String],
     anonymize: &AnonymizeArgs,
+    copy: &CopyArgs,
 ) -> Result<JobMessage, Failure> {
     let mut spec = json!({ "action": action, "site": site, "parallel_tables": parallel_tables, "keep_options": keep_options });
+    if copy.basic_auth || copy.no_basic_auth {
+        if action == "destroy" {
+            return Err(Failure::Input(
+                "--basic-auth applies to `staging create` and `staging refresh`".into(),
+            ));
+        }
+        spec["basic_auth"] = json!(copy.basic_auth);
+    }
+    if copy.no_template {
+        spec["template"] = json!(false);
+    }
     if anonymize.anonymize {
         spec["anonymize"] = json!(true);
         if let Some(login) = &anonymize.keep_admin {
@@ -228,10 +240,11 @@ async fn enqueue_one(
     parallel: usize,
     keep: &[String],
     anonymize: &AnonymizeArgs,
+    copy: &CopyArgs,
     wait: bool,
     json: bool,
 ) -> Outcome {
-    let message = clone_message(action, site, parallel, keep, anonymize)?;
+    let message = clone_message(action, site, parallel, keep, anonymize, copy)?;
     enqueue_message(settings, site, message, wait, json).await
 }
 
@@ -267,6 +280,7 @@ pub async fn staging(settings: &Settings, command: StagingCommand) -> Outcome {
             parallel_tables,
             keep_options,
             anonymize,
+            copy,
             json,
         }) => {
             enqueue_one(
@@ -276,6 +290,7 @@ pub async fn staging(settings: &Settings, command: StagingCommand) -> Outcome {
                 parallel_tables,
                 &keep_options,
                 &anonymize,
+                &copy,
                 wait,
                 json,
             )
@@ -287,6 +302,7 @@ pub async fn staging(settings: &Settings, command: StagingCommand) -> Outcome {
             parallel_tables,
             keep_options,
             anonymize,
+            copy,
             json,
         }) => {
             if anonymize.anonymize {
@@ -302,6 +318,7 @@ pub async fn staging(settings: &Settings, command: StagingCommand) -> Outcome {
                 parallel_tables,
                 &keep_options,
                 &anonymize,
+                &copy,
                 wait,
                 json,
             )
@@ -321,6 +338,7 @@ pub async fn staging(settings: &Settings, command: StagingCommand) -> Outcome {
             )?;
             enqueue_message(settings, &site, message, wait, json).await
         }
+        StagingCommand::Credentials { site, json } => credentials(settings, &site, json).await,
         StagingCommand::List { json } => {
             let pool = pool(settings).await?;
             understudy_worker::db::migrate(&pool).await?;
@@ -354,6 +372,7 @@ async fn refresh(settings: &Settings, args: StagingRefreshArgs) -> Outcome {
             args.parallel_tables,
             &args.keep_options,
             &args.anonymize,
+            &args.copy,
             args.wait,
             args.json,
         )
@@ -376,6 +395,7 @@ async fn refresh(settings: &Settings, args: StagingRefreshArgs) -> Outcome {
             args.parallel_tables,
             &args.keep_options,
             &args.anonymize,
+            &args.copy,
         )?;
         let (id, message) = Outgoing::job(message, Priority::Bulk);
         ids.push(id);
@@ -410,4 +430,29 @@ async fn promote(settings: &Settings, args: PromoteArgs) -> Outcome {
     });
     let message = clone_job(spec, &args.site)?;
     enqueue_message(settings, &args.site, message, args.wait, args.json).await
+}
+
+/// `staging credentials SITE`: opens the sealed basic-auth password (the only place it is shown).
+async fn credentials(settings: &Settings, site: &str, json: bool) -> Outcome {
+    use secrecy::ExposeSecret;
+    let pool = pool(settings).await?;
+    understudy_worker::db::migrate(&pool).await?;
+    registry::get(&pool, site).await.map_err(registry_failure)?;
+    let Some((user, sealed)) = registry::basic_auth(&pool, site).await? else {
+        return Err(Failure::NotFound(format!(
+            "site {site} has no staging basic auth: `understudy staging refresh {site} --basic-auth` adds it"
+        )));
+    };
+    let secrets = settings
+        .secret_box()
+        .map_err(|e| Failure::Input(e.to_string()))?;
+    let password = secrets
+        .open(&sealed)
+        .map_err(|e| Failure::Input(e.to_string()))?;
+    if json {
+        output::json(&json!({ "site": site, "user": user, "password": password.expose_secret() }));
+    } else {
+        println!("user: {user}\npassword: {}", password.expose_secret());
+    }
+    Ok(ExitCode::SUCCESS)
 }

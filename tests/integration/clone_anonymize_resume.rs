@@ -58,7 +58,9 @@ async fn an_anonymized_copy_killed_mid_way_resumes_with_the_same_mapping() {
     let _second = env.worker(&[]);
     assert_eq!(
         env.wait_terminal(id, Duration::from_secs(180)).await,
-        JobState::Succeeded
+        JobState::Succeeded,
+        "{}",
+        last_json(&env.cli(&["status", &id.to_string(), "--json"]))["job"]["error"]
     );
     let attempts: Vec<(String, i32)> = sqlx::query_as(
         "SELECT name, attempt FROM job_steps WHERE job_id = $1 AND (name LIKE 'copy:%' OR name = 'collect-personal-data')",

@@ -521,6 +521,7 @@ async fn a_worker_killed_mid_copy_resumes_at_the_unfinished_table() {
         "big",
         "--parallel-tables",
         "1",
+        "--no-template",
         "--json",
     ]);
     let id: uuid::Uuid = last_json(&out)["job_id"].as_str().unwrap().parse().unwrap();

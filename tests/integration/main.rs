@@ -3,6 +3,7 @@
 
 mod clone_anonymize;
 mod clone_anonymize_resume;
+mod clone_fast;
 mod clone_mysql;
 mod clone_pg;
 mod engine_basics;

@@ -365,6 +365,9 @@ impl Backend for JobBackend {
             .lock()
             .expect("step timer poisoned")
             .insert(step.to_string(), Instant::now());
+        // A step's first progress report is never throttled away (it often says what the step
+        // decided, e.g. which copy path a clone takes).
+        *self.last_progress.lock().expect("progress poisoned") = None;
         if let Some(reason) = self.signals.reason() {
             return Err(reason);
         }

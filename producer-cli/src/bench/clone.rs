@@ -12,9 +12,9 @@ use understudy_worker::Settings;
 use understudy_workflows::clone::process::{self, Program};
 use understudy_workflows::clone::{mysql, postgres};
 use understudy_workflows::sites::registry::{self, SiteInput};
-use understudy_workflows::sites::{DbEngine, DbUrl};
+use understudy_workflows::sites::{DbEngine, DbUrl, SiteError};
 
-use super::{peak_rss_mib, round, wait_until, Scratch};
+use super::{clone_data, peak_rss_mib, round, wait_until, Scratch};
 use crate::cli::{BenchCloneArgs, BenchEngineKind};
 use crate::commands::{Failure, Outcome};
 use crate::output;
@@ -115,12 +115,15 @@ async fn ensure_source(server: &DbUrl, posts: u64) -> Result<(DbUrl, f64), Failu
             let admin = postgres::admin(server).await.map_err(failure)?;
             if postgres::database_exists(&admin, SOURCE).await? {
                 let pool = postgres::connect(&source).await.map_err(failure)?;
-                let have: Option<i64> =
-                    sqlx::query_scalar("SELECT posts FROM understudy_bench_marker")
-                        .fetch_optional(&pool)
-                        .await
-                        .ok()
-                        .flatten();
+                // An older generator's marker has no version column: the query fails, rebuild.
+                let have: Option<i64> = sqlx::query_scalar(
+                    "SELECT posts FROM understudy_bench_marker WHERE version = $1",
+                )
+                .bind(clone_data::VERSION)
+                .fetch_optional(&pool)
+                .await
+                .ok()
+                .flatten();
                 pool.close().await;
                 if have == Some(posts as i64) {
                     return Ok((source, 0.0));
@@ -129,12 +132,7 @@ async fn ensure_source(server: &DbUrl, posts: u64) -> Result<(DbUrl, f64), Failu
             }
             eprintln!("bench: generating the PostgreSQL source ({posts} posts)");
             postgres::create_database(&admin, SOURCE).await?;
-            let pool = postgres::connect(&source).await.map_err(failure)?;
-            sqlx::raw_sql(&generate_postgres(posts))
-                .execute(&pool)
-                .await?;
-            sqlx::query("VACUUM ANALYZE").execute(&pool).await?;
-            pool.close().await;
+            clone_data::generate(&source, HOST, posts).await?;
         }
         DbEngine::Mysql => {
             let admin = mysql::admin(server).await.map_err(failure)?;
@@ -171,6 +169,32 @@ async fn ensure_source(server: &DbUrl, posts: u64) -> Result<(DbUrl, f64), Failu
         }
     }
     Ok((source, began.elapsed().as_secs_f64()))
+}
+
+/// The source's size on disk in MB (PostgreSQL: `pg_database_size`; MariaDB: data + indexes).
+async fn database_mb(source: &DbUrl) -> Result<f64, Failure> {
+    let bytes: i64 = match source.engine {
+        DbEngine::Postgres => {
+            let pool = postgres::connect(source).await.map_err(failure)?;
+            let bytes = sqlx::query_scalar("SELECT pg_database_size(current_database())")
+                .fetch_one(&pool)
+                .await?;
+            pool.close().await;
+            bytes
+        }
+        DbEngine::Mysql => {
+            let pool = mysql::connect(source).await.map_err(failure)?;
+            let bytes: Option<i64> = sqlx::query_scalar(
+                "SELECT CAST(SUM(data_length + index_length) AS SIGNED) FROM information_schema.tables WHERE table_schema = DATABASE()",
+            )
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| Failure::Other(e.into()))?;
+            pool.close().await;
+            bytes.unwrap_or(0)
+        }
+    };
+    Ok(round(bytes as f64 / 1e6))
 }
 
 /// Plain `pg_dump | psql` / `mysqldump | mysql` into a throwaway database; seconds.
@@ -245,12 +269,27 @@ async fn plain_copy(source: &DbUrl) -> Result<f64, Failure> {
 }
 
 /// Our clone job through a real worker; seconds from enqueue to end, and the job's result.
+/// What one measured clone run asks for.
+#[derive(Clone, Copy)]
+struct Run {
+    parallel: usize,
+    anonymize: bool,
+    template: bool,
+}
+
+/// Resets the worker's peak RSS (`VmHWM`) so the next reading covers one run only.
+fn reset_peak_rss(pid: u32) {
+    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+}
+
 async fn our_clone(
     bench: &Scratch,
     source: &DbUrl,
     name: &str,
-    parallel: usize,
+    options: Run,
 ) -> Result<(f64, Value), Failure> {
+    let pid = bench.workers.0[0].id();
+    reset_peak_rss(pid);
     let secrets = bench
         .settings
         .secret_box()
@@ -271,14 +310,20 @@ async fn our_clone(
         tags: vec![],
         allow_same_url: false,
     };
-    registry::add(&bench.pool, &secrets, input)
-        .await
-        .map_err(|e| Failure::Other(anyhow::anyhow!("{e}")))?;
+    match registry::add(&bench.pool, &secrets, input).await {
+        Ok(_) | Err(registry::RegistryError::Site(SiteError::Exists(_))) => {}
+        Err(e) => return Err(Failure::Other(anyhow::anyhow!("{e}"))),
+    }
     let run = |action: &'static str| {
-        let mut m = JobMessage::new(
-            "clone",
-            json!({ "action": action, "site": name, "parallel_tables": parallel }),
-        );
+        let mut spec =
+            json!({ "action": action, "site": name, "parallel_tables": options.parallel });
+        if action == "create" {
+            spec["template"] = json!(options.template);
+            if options.anonymize {
+                spec["anonymize"] = json!(true);
+            }
+        }
+        let mut m = JobMessage::new("clone", spec);
         m.concurrency_key = Some(format!("site:{name}"));
         m
     };
@@ -317,6 +362,21 @@ async fn our_clone(
             error.unwrap_or_default()
         )));
     }
+    // Where the time went: each step's completion, seconds after the job started.
+    let steps: Vec<(String, f64)> = sqlx::query_as(
+        "SELECT s.name, extract(epoch FROM s.completed_at - j.started_at)::float8 \
+         FROM job_steps s JOIN jobs j ON j.id = s.job_id WHERE s.job_id = $1 ORDER BY s.completed_at",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    let mut result = result.unwrap_or(Value::Null);
+    result["worker_peak_rss_mib"] = json!(peak_rss_mib(pid));
+    result["step_done_at_secs"] = steps
+        .into_iter()
+        .map(|(name, secs)| (name, json!(round(secs))))
+        .collect::<serde_json::Map<String, Value>>()
+        .into();
     let destroy = bench
         .producer
         .publish_job(run("destroy"), Priority::Interactive)
@@ -335,15 +395,17 @@ async fn our_clone(
         },
     )
     .await?;
-    Ok((secs, result.unwrap_or(Value::Null)))
+    Ok((secs, result))
 }
 
 pub async fn clone(settings: &Settings, args: BenchCloneArgs) -> Outcome {
-    let posts = posts_for(args.size_mb);
     let bench = Scratch::start(settings, "understudy-bench-clone", 1, 4).await?;
-    let worker_pid = bench.workers.0[0].id();
+    let mut peak = 0f64;
+    let mut track = |result: &Value| {
+        peak = peak.max(result["worker_peak_rss_mib"].as_f64().unwrap_or(0.0));
+    };
     let mut report = json!({
-        "bench": "clone", "size_mb": args.size_mb, "posts": posts, "parallel_tables": args.parallel_tables,
+        "bench": "clone", "size_mb": args.size_mb, "parallel_tables": args.parallel_tables,
         "machine": { "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0) },
     });
     let mut engines = Vec::new();
@@ -354,30 +416,79 @@ pub async fn clone(settings: &Settings, args: BenchCloneArgs) -> Outcome {
         engines.push(("mysql", mysql_server()?));
     }
     for (label, server) in engines {
+        let posts = match server.engine {
+            DbEngine::Postgres => clone_data::posts_for(args.size_mb),
+            DbEngine::Mysql => posts_for(args.size_mb),
+        };
         let (source, generated) = ensure_source(&server, posts).await?;
+        let size_mb = database_mb(&source).await?;
         eprintln!("bench: {label}: plain copy");
         let plain = plain_copy(&source).await?;
-        eprintln!("bench: {label}: our clone with URL rewrite");
-        let (ours, result) = our_clone(
-            &bench,
-            &source,
-            &format!("bench-{label}"),
-            args.parallel_tables,
-        )
-        .await?;
-        report[label] = json!({
+        let name = format!("bench-{label}");
+        let stream = Run {
+            parallel: args.parallel_tables,
+            anonymize: false,
+            template: false,
+        };
+        eprintln!("bench: {label}: our clone with URL rewrite (streaming)");
+        eprintln!("bench: {label}: plain {plain:.1} s");
+        let (ours, result) = our_clone(&bench, &source, &name, stream).await?;
+        track(&result);
+        eprintln!(
+            "bench: {label}: clone + rewrite {ours:.1} s; steps done at {}",
+            result["step_done_at_secs"]
+        );
+        eprintln!("bench: {label}: our clone with URL rewrite and anonymization");
+        let anonymize = Run {
+            anonymize: true,
+            ..stream
+        };
+        let (anon, anon_result) = our_clone(&bench, &source, &name, anonymize).await?;
+        track(&anon_result);
+        eprintln!("bench: {label}: clone + rewrite + anonymize {anon:.1} s");
+        let mut entry = json!({
+            "posts": posts,
+            "database_mb": size_mb,
             "generate_secs": round(generated),
             "plain_dump_load_secs": round(plain),
             "clone_rewrite_secs": round(ours),
             "ratio_to_plain": round(ours / plain * 100.0) / 100.0,
             "replacements": result["replacements"],
             "rows": result["rows"],
-            "clone_rewrite_anonymize_secs": Value::Null,
-            "fast_path_secs": Value::Null,
-            "not_measured": "clone with --anonymize is not measured by this bench yet; the same-server TEMPLATE fast path is not implemented",
+            "clone_steps_done_at_secs": result["step_done_at_secs"],
+            "clone_rewrite_worker_rss_mib": result["worker_peak_rss_mib"],
+            "anonymize_worker_rss_mib": anon_result["worker_peak_rss_mib"],
+            "clone_rewrite_anonymize_secs": round(anon),
+            "anonymize_ratio_to_plain": round(anon / plain * 100.0) / 100.0,
+            "anonymized": anon_result["anonymization"],
         });
+        if server.engine == DbEngine::Postgres {
+            eprintln!("bench: {label}: same-server fast path (CREATE DATABASE … TEMPLATE)");
+            let fast = Run {
+                template: true,
+                ..stream
+            };
+            let (secs, fast_result) = our_clone(&bench, &source, &name, fast).await?;
+            track(&fast_result);
+            eprintln!(
+                "bench: {label}: fast path {secs:.1} s: {}",
+                fast_result["copy"]
+            );
+            let copy = &fast_result["copy"];
+            entry["fast_path"] = json!({
+                "method": copy["method"],
+                "reason": copy["reason"],
+                "job_secs": round(secs),
+                "template_copy_secs": copy["template_secs"],
+                "rewrite_in_place_secs": copy["rewrite_secs"],
+                "ratio_to_plain": round(secs / plain * 100.0) / 100.0,
+                "replacements": fast_result["replacements"],
+                "worker_rss_mib": fast_result["worker_peak_rss_mib"],
+            });
+        }
+        report[label] = entry;
     }
-    report["worker_peak_rss_mib"] = json!(peak_rss_mib(worker_pid));
+    report["worker_peak_rss_mib"] = json!(peak);
     let (admin, scratch) = bench.admin();
     drop(bench);
     Scratch::finish(admin, &scratch).await?;

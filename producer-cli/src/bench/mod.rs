@@ -4,6 +4,7 @@
 pub mod chaos;
 mod chaos_clone;
 pub mod clone;
+pub mod clone_data;
 pub mod engine;
 
 use sqlx::PgPool;

@@ -95,6 +95,9 @@ pub async fn copy(
     let rewriter = Arc::new(plan::rewriter(site, plan)?);
     let policy = Arc::new(plan::policy(&spec.keep_options));
     let target = postgres::connect(incoming).await?;
+    let lz4 = postgres::has_lz4(&target)
+        .await
+        .map_err(|e| postgres::classify(&incoming.display(), e))?;
     let total = plan.total_bytes() as f64;
     let copied = Arc::new(std::sync::atomic::AtomicI64::new(0));
 
@@ -128,17 +131,26 @@ pub async fn copy(
                             None => (rewriter, None),
                         };
                         let qualified = postgres::quote_table(schema, table);
+                        let classify = |e| postgres::classify(&incoming.display(), e);
+                        // The stream empties the table itself and loads it frozen (one
+                        // transaction); a partitioned table is emptied here and loaded plainly.
+                        let freeze = !postgres::is_partitioned(&target, &qualified)
+                            .await
+                            .map_err(classify)?;
                         postgres::truncate(&target, &qualified)
                             .await
-                            .map_err(|e| postgres::classify(&incoming.display(), e))?;
+                            .map_err(classify)?;
                         let dump = postgres::dump_table(source, &qualified, snapshot.as_deref());
                         let stats = process::pipeline(
                             dump,
-                            postgres::load(incoming),
+                            postgres::bulk_load(incoming, lz4),
                             move |input, output| {
                                 let mut adapter = PgCopyRewriter::new(&rewriter, &policy);
                                 if let Some(map) = &map {
                                     adapter = adapter.with_row_map(map.as_ref());
+                                }
+                                if freeze {
+                                    adapter = adapter.with_freeze_into(&qualified);
                                 }
                                 adapter.run(input, output).map_err(rewrite_error)
                             },
@@ -177,7 +189,7 @@ pub async fn copy(
             // psql ran the post-data section in one transaction: any index means it all ran.
             if indexes == 0 {
                 let dump = postgres::dump_schema(source, "post-data");
-                process::pipeline(dump, postgres::load(incoming), passthrough, run.cancellation())
+                process::pipeline(dump, postgres::bulk_load(incoming, lz4), passthrough, run.cancellation())
                     .await
                     .map_err(|e| stopped(e, &run))?;
             }

@@ -1,21 +1,26 @@
 //! The `clone` kind: create, refresh or destroy a staging copy of a registered WordPress site.
 //!
 //! Create and refresh, as named steps:
-//! `validate` → (`schema` | `create-database`) → (`collect-personal-data`, when anonymizing) →
-//! `copy:<table>`… → (`indexes`) → `harden` → `sync-uploads` → `swap` → `record`. The copy is built in an incoming database and an incoming
+//! (`register-site`, for an inline site spec) → `validate` → PostgreSQL: `template` (the
+//! same-server fast path, or why not) → either `rewrite:<table>`… in place, or the streaming copy:
+//! (`schema` | `create-database`) → (`collect-personal-data`, when anonymizing) →
+//! `copy:<table>`… → (`indexes`) → `harden` → `basic-auth` → `sync-uploads` → `swap` → `record`. The copy is built in an incoming database and an incoming
 //! uploads directory and only swapped in at the end, so a failed refresh leaves the previous
 //! staging intact and a failed create leaves nothing (compensation drops what it made).
 //!
 //! Files: [`spec`] (the job spec), [`plan`] (what validate decides, rewrite rules),
 //! [`anonymize`] (personal data replaced in the stream),
 //! [`process`] (external programs), [`postgres`] / [`copy_pg`], [`mysql`] / [`copy_mysql`],
-//! [`harden`], [`uploads`], [`environment`] (validate, swap, destroy).
+//! [`harden`], [`uploads`], [`environment`] (validate, swap, destroy), [`template`] (the
+//! same-server fast path), [`basic_auth`], [`inline_site`].
 
 pub mod anonymize;
+pub mod basic_auth;
 pub mod copy_mysql;
 pub mod copy_pg;
 pub mod environment;
 pub mod harden;
+pub mod inline_site;
 pub mod mysql;
 pub mod plan;
 pub mod postgres;
@@ -23,9 +28,11 @@ pub mod process;
 pub mod promote;
 pub mod remap;
 pub mod spec;
+pub mod template;
 pub mod uploads;
 
 use async_trait::async_trait;
+use base64::Engine;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
@@ -48,6 +55,24 @@ impl Workflow for CloneSite {
 
     async fn run(&self, job: &Job, spec: Value) -> Result<Value, StepError> {
         let spec = CloneSpec::parse(&spec).map_err(StepError::permanent)?;
+        if let Some(inline) = &spec.site_spec {
+            let spec = &spec;
+            job.step("register-site", |run| async move {
+                let resources = job.resources();
+                let input = inline
+                    .to_input(&spec.site, &resources.secrets)
+                    .map_err(StepError::Permanent)?;
+                registry::upsert(&resources.db, &resources.secrets, input)
+                    .await
+                    .map_err(environment::registry_error)?;
+                run.progress(
+                    1.0,
+                    &format!("site {} registered from the inline spec", spec.site),
+                );
+                Ok(true)
+            })
+            .await?;
+        }
         match spec.action {
             Action::Create | Action::Refresh => clone_site(job, &spec).await,
             Action::Destroy => environment::destroy(job, &spec).await,
@@ -69,6 +94,16 @@ async fn clone_site(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
         .staging_db_url(&resources.secrets)
         .map_err(environment::registry_error)?;
 
+    if spec.basic_auth == Some(true)
+        && basic_auth::mu_plugins_dir(std::path::Path::new(&site.staging_uploads_dir)).is_none()
+    {
+        return Err(StepError::Permanent(format!(
+            "basic auth is applied as a must-use plugin in <wp-content>/mu-plugins, but the staging \
+             uploads dir {} is not <wp-content>/uploads: register the site with --staging-uploads \
+             <staging wp-content>/uploads, or drop --basic-auth",
+            site.staging_uploads_dir
+        )));
+    }
     let plan: plan::Plan = job
         .step("validate", |run| {
             let (site, source, staging) = (&site, &source, &staging);
@@ -91,9 +126,39 @@ async fn clone_site(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
         .anonymize
         .then(|| anonymize::Anonymization::new(job, &site, &plan, spec, &source));
     let anon = anonymization.as_ref();
+    let mut method = None;
     let tables = match site.db_engine {
         DbEngine::Postgres => {
-            copy_pg::copy(job, &site, &plan, spec, &source, &incoming, anon).await?
+            let chosen: template::CopyMethod = job
+                .step("template", |run| {
+                    let (source, incoming) = (&source, &incoming);
+                    async move {
+                        let chosen = template::try_template(spec, source, incoming).await?;
+                        let message = match chosen.template_secs {
+                            Some(secs) => format!(
+                                "fast path: CREATE DATABASE … TEMPLATE production in {secs} s ({})",
+                                chosen.reason
+                            ),
+                            None => format!("streaming copy: {}", chosen.reason),
+                        };
+                        run.progress(5.0, &message);
+                        Ok(chosen)
+                    }
+                })
+                .await?;
+            let began = std::time::Instant::now();
+            let tables = if chosen.is_template() {
+                template::rewrite_in_place(job, &site, &plan, spec, &incoming).await?
+            } else {
+                copy_pg::copy(job, &site, &plan, spec, &source, &incoming, anon).await?
+            };
+            let mut report = serde_json::to_value(&chosen).map_err(StepError::permanent)?;
+            if chosen.is_template() {
+                report["rewrite_secs"] =
+                    json!((began.elapsed().as_secs_f64() * 100.0).round() / 100.0);
+            }
+            method = Some(report);
+            tables
         }
         DbEngine::Mysql => {
             copy_mysql::copy(job, &site, &plan, spec, &source, &incoming, anon).await?
@@ -107,6 +172,19 @@ async fn clone_site(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
                 let report = environment::harden(site, incoming).await?;
                 run.progress(90.0, "staging hardened");
                 Ok(report)
+            }
+        })
+        .await?;
+
+    let basic: basic_auth::BasicAuth = job
+        .step("basic-auth", |run| {
+            let site = &site;
+            async move {
+                let done = apply_basic_auth(job, spec, site).await?;
+                if let Some(user) = &done.user {
+                    run.progress(90.0, &format!("basic auth on (user {user})"));
+                }
+                Ok(done)
             }
         })
         .await?;
@@ -183,17 +261,32 @@ async fn clone_site(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
         "rows": totals.0,
         "replacements": totals.1,
         "malformed": totals.2,
+        "copy": method.unwrap_or_else(|| json!({"method": "stream", "reason": "MySQL/MariaDB"})),
         "tables": tables,
         "hardening": hardening,
+        "basic_auth": basic.summary(&site.name),
         "uploads": uploads,
     });
     if let Some(anonymization) = &anonymization {
         report["anonymization"] = anonymization.summary(&tables);
     }
     job.step("record", |run| {
-        let (site, report) = (&site, &report);
+        let (site, report, basic) = (&site, &report, &basic);
         async move {
-            registry::record_environment(&job.resources().db, site, job.id(), report)
+            let db = &job.resources().db;
+            registry::record_environment(db, site, job.id(), report)
+                .await
+                .map_err(StepError::retryable)?;
+            let sealed = match &basic.sealed {
+                Some(b64) => Some(
+                    base64::engine::general_purpose::STANDARD
+                        .decode(b64)
+                        .map_err(StepError::permanent)?,
+                ),
+                None => None,
+            };
+            let credentials = basic.user.as_deref().zip(sealed.as_deref());
+            registry::set_basic_auth(db, &site.name, credentials)
                 .await
                 .map_err(StepError::retryable)?;
             run.progress(100.0, "staging ready");
@@ -202,4 +295,62 @@ async fn clone_site(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
     })
     .await?;
     Ok(report)
+}
+
+/// The `basic-auth` step: keeps, creates or removes the credentials and their plugin.
+async fn apply_basic_auth(
+    job: &Job,
+    spec: &CloneSpec,
+    site: &crate::sites::Site,
+) -> Result<basic_auth::BasicAuth, StepError> {
+    use secrecy::ExposeSecret;
+    let resources = job.resources();
+    let existing = registry::basic_auth(&resources.db, &site.name)
+        .await
+        .map_err(StepError::retryable)?;
+    let want = spec.basic_auth.unwrap_or(existing.is_some());
+    let dir = basic_auth::mu_plugins_dir(std::path::Path::new(&site.staging_uploads_dir));
+    let io = |e: std::io::Error| StepError::Permanent(format!("basic-auth plugin: {e}"));
+    if !want {
+        let removed = match &dir {
+            Some(dir) if dir.join(basic_auth::PLUGIN_FILE).exists() => {
+                basic_auth::apply(dir, None).map_err(io)?;
+                true
+            }
+            _ => false,
+        };
+        return Ok(basic_auth::BasicAuth {
+            removed,
+            ..Default::default()
+        });
+    }
+    let Some(dir) = dir else {
+        return Err(StepError::Permanent(format!(
+            "basic auth needs the staging uploads dir to be <wp-content>/uploads (it is {})",
+            site.staging_uploads_dir
+        )));
+    };
+    let (password, sealed) = match existing {
+        Some((_, sealed)) => {
+            let password = resources.secrets.open(&sealed).map_err(|e| {
+                StepError::Permanent(format!("the stored basic-auth password: {e}"))
+            })?;
+            (
+                password.expose_secret().to_string(),
+                base64::engine::general_purpose::STANDARD.encode(&sealed),
+            )
+        }
+        None => {
+            let password = basic_auth::generate_password();
+            let sealed = basic_auth::seal(&resources.secrets, &password);
+            (password, sealed)
+        }
+    };
+    let path = basic_auth::apply(&dir, Some((basic_auth::USER, &password))).map_err(io)?;
+    Ok(basic_auth::BasicAuth {
+        user: Some(basic_auth::USER.into()),
+        sealed: Some(sealed),
+        plugin: path.map(|p| p.display().to_string()),
+        removed: false,
+    })
 }

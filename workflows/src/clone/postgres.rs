@@ -174,6 +174,41 @@ pub fn load(target: &DbUrl) -> Program {
         .args(["--dbname", &target.database])
 }
 
+/// Session settings for the bulk loads of a copy (`PGOPTIONS` of `psql`): no wait for the WAL
+/// flush at commit (a crash mid-copy re-runs the table anyway), more memory for index builds,
+/// and, when the server has it, LZ4 for newly TOASTed values (much cheaper than pglz; the
+/// staging copy need not compress like production).
+pub fn bulk_load_options(lz4: bool) -> String {
+    let mut options = String::from("-c synchronous_commit=off -c maintenance_work_mem=256MB");
+    if lz4 {
+        options.push_str(" -c default_toast_compression=lz4");
+    }
+    options
+}
+
+/// `psql` loading a stream into `target` in one transaction, with [`bulk_load_options`].
+pub fn bulk_load(target: &DbUrl, lz4: bool) -> Program {
+    load(target).secret_env("PGOPTIONS", bulk_load_options(lz4).into())
+}
+
+/// Whether the server can compress TOAST with LZ4 (PostgreSQL ≥ 14 built `--with-lz4`).
+pub async fn has_lz4(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    let has: Option<bool> = sqlx::query_scalar(
+        "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'",
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(has.unwrap_or(false))
+}
+
+/// Whether `qualified` is a partitioned table (COPY FREEZE cannot load those).
+pub async fn is_partitioned(pool: &PgPool, qualified: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT relkind = 'p' FROM pg_class WHERE oid = $1::regclass")
+        .bind(qualified)
+        .fetch_one(pool)
+        .await
+}
+
 /// Copies every sequence's position from source to target (a per-table data dump omits them).
 pub async fn copy_sequences(source: &PgPool, target: &PgPool) -> Result<usize, sqlx::Error> {
     let sequences: Vec<(String, String, Option<i64>, bool)> = sqlx::query_as(

@@ -78,6 +78,9 @@ fn drain_stderr(child: &mut Child) -> std::thread::JoinHandle<String> {
     })
 }
 
+/// libpq's words for a connection the server dropped mid-stream (a restart under a dump).
+const ALSO_TRANSIENT: &[&str] = &["ssl syscall error"];
+
 /// Classifies a failed program by what it printed.
 pub fn failure(program: &str, status: std::process::ExitStatus, stderr: &str) -> StepError {
     let lower = stderr.to_ascii_lowercase();
@@ -100,7 +103,11 @@ pub fn failure(program: &str, status: std::process::ExitStatus, stderr: &str) ->
         "the database system is in recovery mode",
         "could not receive data from server",
     ];
-    if transient.iter().any(|t| lower.contains(t)) {
+    if transient
+        .iter()
+        .chain(ALSO_TRANSIENT)
+        .any(|t| lower.contains(t))
+    {
         StepError::Retryable(message)
     } else {
         StepError::Permanent(message)

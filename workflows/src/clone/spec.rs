@@ -30,6 +30,10 @@ pub struct CloneSpec {
     /// A site registered with `understudy site add` (its credentials stay encrypted in the
     /// registry: nothing secret travels in the message).
     pub site: String,
+    /// The site's settings inline (database URLs sealed), for producers that do not register
+    /// sites first: the job registers them under `site` in its first step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site_spec: Option<super::inline_site::InlineSite>,
     /// Replace personal data (users, comments, orders) on the copy (see `clone::anonymize`).
     #[serde(default)]
     pub anonymize: bool,
@@ -53,9 +57,21 @@ pub struct CloneSpec {
     /// Promote: allow tables that change on production (users, comments, orders).
     #[serde(default)]
     pub include_live: bool,
+    /// Create/refresh: `true` puts generated HTTP basic-auth credentials in front of staging,
+    /// `false` removes them; absent keeps what the environment has (see `clone::basic_auth`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<bool>,
+    /// PostgreSQL, production and staging on one server: copy with `CREATE DATABASE … TEMPLATE`
+    /// when production has no other session (see `clone::template`); `false` always streams.
+    #[serde(default = "default_true")]
+    pub template: bool,
     /// Restore: the backup file to load (from `understudy site backups`).
     #[serde(default)]
     pub backup: Option<String>,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_parallel() -> usize {
@@ -64,6 +80,7 @@ fn default_parallel() -> usize {
 
 impl CloneSpec {
     pub fn parse(spec: &Value) -> Result<CloneSpec, SpecError> {
+        super::inline_site::refuse_clear_secrets(spec)?;
         let spec: CloneSpec = serde_json::from_value(spec.clone()).map_err(|e| {
             SpecError::new(format!(
                 "clone: {e} (expected {{\"action\": \"create\"|\"refresh\"|\"destroy\", \"site\": NAME}})"
@@ -89,6 +106,23 @@ impl CloneSpec {
             return Err(SpecError::new(
                 "clone: anonymize applies to create and refresh only",
             ));
+        }
+        if spec.basic_auth.is_some() && !matches!(spec.action, Action::Create | Action::Refresh) {
+            return Err(SpecError::new(
+                "clone: basic_auth applies to create and refresh only",
+            ));
+        }
+        if let Some(site) = &spec.site_spec {
+            if !matches!(
+                spec.action,
+                Action::Create | Action::Refresh | Action::Destroy
+            ) {
+                return Err(SpecError::new(
+                    "clone: site_spec applies to create, refresh and destroy; promote and restore \
+                     take a registered site",
+                ));
+            }
+            site.check()?;
         }
         if spec.action == Action::Restore && spec.backup.is_none() {
             return Err(SpecError::new(

@@ -324,3 +324,23 @@ fn mysqldump_identity_escapes_are_decoded() {
         "INSERT INTO `t` VALUES ('https://staging.example.com');\n"
     );
 }
+
+#[test]
+fn pg_copy_freeze_load_truncates_first_and_copies_frozen() {
+    let rw = rewriter();
+    let policy = Policy::wordpress();
+    let mut out = Vec::new();
+    let input = "SET x = 1;\nCOPY public.wp_posts (id, post_content) FROM stdin;\n1\thttps://example.com/a\n\\.\n";
+    let stats = PgCopyRewriter::new(&rw, &policy)
+        .with_freeze_into("\"public\".\"wp_posts\"")
+        .run(input.as_bytes(), &mut out)
+        .unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(
+        out,
+        "SET x = 1;\nTRUNCATE \"public\".\"wp_posts\";\n\
+         COPY public.wp_posts (id, post_content) FROM stdin WITH (FREEZE);\n\
+         1\thttps://staging.example.com/a\n\\.\n"
+    );
+    assert_eq!(stats.total().replacements, 1);
+}

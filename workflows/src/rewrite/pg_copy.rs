@@ -25,6 +25,7 @@ pub struct PgCopyRewriter<'a> {
     rewriter: &'a Rewriter,
     policy: &'a Policy,
     row_map: Option<&'a dyn RowMap>,
+    freeze_into: Option<&'a str>,
 }
 
 /// The COPY block being read.
@@ -43,7 +44,17 @@ impl<'a> PgCopyRewriter<'a> {
             rewriter,
             policy,
             row_map: None,
+            freeze_into: None,
         }
+    }
+
+    /// Loads every COPY block `WITH (FREEZE)` after `TRUNCATE <table>` (`table` already quoted):
+    /// rows are written frozen, so building indexes later does not rewrite every page to set
+    /// hint bits. Only for a stream that `psql --single-transaction` loads into a plain
+    /// (not partitioned) table: FREEZE needs the table emptied in the same transaction.
+    pub fn with_freeze_into(mut self, table: &'a str) -> Self {
+        self.freeze_into = Some(table);
+        self
     }
 
     /// Also applies `map`'s whole-field replacements (before the rewriter).
@@ -76,6 +87,15 @@ impl<'a> PgCopyRewriter<'a> {
                 None => {
                     if line.starts_with(b"COPY ") {
                         block = self.start_block(&line, line_no)?;
+                        if let (Some(table), Some(_)) = (self.freeze_into, &block) {
+                            if let Some(head) = line.strip_suffix(b";\n") {
+                                out.write_all(format!("TRUNCATE {table};\n").as_bytes())?;
+                                out.write_all(head)?;
+                                out.write_all(b" WITH (FREEZE);\n")?;
+                                stats.bytes_out += line.len() as u64;
+                                continue;
+                            }
+                        }
                     } else if starts_with_ci(&line, b"INSERT INTO ") {
                         stats.statements_not_rewritten += 1;
                     }

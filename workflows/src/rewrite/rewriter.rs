@@ -84,6 +84,12 @@ impl Rewriter {
         self
     }
 
+    /// The hosts of the rules: a value without any of them (and without collected literals)
+    /// is never changed by the URL rules.
+    pub fn hosts(&self) -> Vec<String> {
+        self.matcher.hosts()
+    }
+
     /// Cheap pre-check: whether `bytes` contain any rule's host (or literal needle) at all. When
     /// this is false, [`Rewriter::rewrite_value`] would return the input unchanged.
     pub fn may_contain_match(&self, bytes: &[u8]) -> bool {

@@ -83,6 +83,14 @@ impl UrlMatcher {
         }
     }
 
+    /// The distinct hosts the rules look for (every rewrite contains one of them verbatim).
+    pub(crate) fn hosts(&self) -> Vec<String> {
+        self.needles
+            .iter()
+            .map(|(f, _)| String::from_utf8_lossy(f.needle()).into_owned())
+            .collect()
+    }
+
     /// Whether any rule's host occurs in `hay` (a necessary condition for any rewrite).
     pub(crate) fn has_candidate(&self, hay: &[u8]) -> bool {
         self.needles.iter().any(|(f, _)| f.find(hay).is_some())

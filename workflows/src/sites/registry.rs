@@ -182,6 +182,45 @@ pub async fn add(
     inserted.ok_or_else(|| SiteError::Exists(input.name).into())
 }
 
+/// Stores a resolved site, replacing the settings of a site of that name (an inline site spec
+/// from a producer: the producer owns the site's settings).
+pub async fn upsert(
+    pool: &PgPool,
+    secrets: &SecretBox,
+    input: SiteInput,
+) -> Result<Site, RegistryError> {
+    let input = input.resolve()?;
+    let staging_db = input.staging_db_url.clone().expect("resolved");
+    let stored: Site = sqlx::query_as(
+        "INSERT INTO sites (name, production_url, db_engine, db_url_sealed, db_display, table_prefix, \
+             uploads_dir, staging_url, staging_db_url_sealed, staging_db_display, staging_uploads_dir, tags) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+         ON CONFLICT (name) DO UPDATE SET production_url = EXCLUDED.production_url, \
+             db_engine = EXCLUDED.db_engine, db_url_sealed = EXCLUDED.db_url_sealed, \
+             db_display = EXCLUDED.db_display, table_prefix = EXCLUDED.table_prefix, \
+             uploads_dir = EXCLUDED.uploads_dir, staging_url = EXCLUDED.staging_url, \
+             staging_db_url_sealed = EXCLUDED.staging_db_url_sealed, \
+             staging_db_display = EXCLUDED.staging_db_display, \
+             staging_uploads_dir = EXCLUDED.staging_uploads_dir, tags = EXCLUDED.tags, updated_at = now() \
+         RETURNING *",
+    )
+    .bind(&input.name)
+    .bind(&input.production_url)
+    .bind(input.db_url.engine)
+    .bind(secrets.seal(&input.db_url.expose()))
+    .bind(input.db_url.display())
+    .bind(&input.table_prefix)
+    .bind(&input.uploads_dir)
+    .bind(input.staging_url.as_deref())
+    .bind(secrets.seal(&staging_db.expose()))
+    .bind(staging_db.display())
+    .bind(input.staging_uploads_dir.as_deref())
+    .bind(&input.tags)
+    .fetch_one(pool)
+    .await?;
+    Ok(stored)
+}
+
 pub async fn get(pool: &PgPool, name: &str) -> Result<Site, RegistryError> {
     sqlx::query_as("SELECT * FROM sites WHERE name = $1")
         .bind(name)
@@ -280,5 +319,39 @@ pub async fn forget_environment(pool: &PgPool, site: &str) -> Result<(), sqlx::E
         .bind(site)
         .execute(pool)
         .await?;
+    Ok(())
+}
+
+/// The staging environment's basic-auth login and sealed password, when set.
+pub async fn basic_auth(
+    pool: &PgPool,
+    site: &str,
+) -> Result<Option<(String, Vec<u8>)>, sqlx::Error> {
+    let row: Option<(Option<String>, Option<Vec<u8>>)> = sqlx::query_as(
+        "SELECT basic_auth_user, basic_auth_sealed FROM staging_environments WHERE site = $1",
+    )
+    .bind(site)
+    .fetch_optional(pool)
+    .await?;
+    Ok(match row {
+        Some((Some(user), Some(sealed))) => Some((user, sealed)),
+        _ => None,
+    })
+}
+
+/// Stores (or clears) the basic-auth credentials of a recorded staging environment.
+pub async fn set_basic_auth(
+    pool: &PgPool,
+    site: &str,
+    credentials: Option<(&str, &[u8])>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE staging_environments SET basic_auth_user = $2, basic_auth_sealed = $3 WHERE site = $1",
+    )
+    .bind(site)
+    .bind(credentials.map(|c| c.0))
+    .bind(credentials.map(|c| c.1))
+    .execute(pool)
+    .await?;
     Ok(())
 }

@@ -1,0 +1,343 @@
+//! The same-server PostgreSQL fast path: `CREATE DATABASE incoming TEMPLATE production`
+//! (`STRATEGY FILE_COPY` on PostgreSQL ≥ 15) copies the database files as they are, then URLs
+//! are rewritten in place, table by table, in the rows that contain the production host.
+//!
+//! Automatic, unless the spec says `"template": false`. Used only when it is safe and possible:
+//! production and staging on the same server, no anonymization (that happens in the stream), and
+//! nobody else connected to production (PostgreSQL refuses a template in use; while the files
+//! are copied, new connections to production wait). Otherwise the copy streams, and the job
+//! result (`copy.method`, `copy.reason`) and a progress event say which path ran and why.
+//!
+//! The in-place rewrite of a table is one `psql --single-transaction`: the candidate rows
+//! (`ctid` + text columns, `COPY (SELECT …) TO STDOUT`) go through the same serialized-safe
+//! rewriter as the stream into a temporary table named like the real one (so the policy —
+//! `guid`, kept options — applies), then one `UPDATE … FROM` by `ctid`. A crash re-runs the
+//! table's step from scratch: the update is all or nothing, and rewritten rows no longer match.
+
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, Read};
+use std::time::Instant;
+
+use super::plan::TableReport;
+use super::postgres;
+use super::process::{self, Program};
+use super::spec::CloneSpec;
+use crate::rewrite::{PgCopyRewriter, Policy, Rewriter};
+use crate::sites::DbUrl;
+use crate::StepError;
+
+/// Which copy ran, and why.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CopyMethod {
+    /// `template` or `stream`.
+    pub method: String,
+    /// Why this path was taken.
+    pub reason: String,
+    /// Seconds of `CREATE DATABASE … TEMPLATE` (fast path only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_secs: Option<f64>,
+}
+
+impl CopyMethod {
+    fn stream(reason: impl Into<String>) -> CopyMethod {
+        CopyMethod {
+            method: "stream".into(),
+            reason: reason.into(),
+            template_secs: None,
+        }
+    }
+
+    pub fn is_template(&self) -> bool {
+        self.method == "template"
+    }
+}
+
+/// Why the fast path cannot apply to this job, before touching any database.
+pub fn not_applicable(spec: &CloneSpec, source: &DbUrl, incoming: &DbUrl) -> Option<String> {
+    if !spec.template {
+        return Some("the template fast path is disabled by the spec (\"template\": false)".into());
+    }
+    if spec.anonymize {
+        return Some("anonymization runs in the stream".into());
+    }
+    if !source.host.eq_ignore_ascii_case(&incoming.host) || source.port != incoming.port {
+        return Some(format!(
+            "staging is on another server ({}:{}) than production ({}:{})",
+            incoming.host, incoming.port, source.host, source.port
+        ));
+    }
+    None
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Tries `CREATE DATABASE incoming TEMPLATE source`; falls back (returns a `stream` method)
+/// when production has other sessions or the server refuses (permissions, version).
+pub async fn try_template(
+    spec: &CloneSpec,
+    source: &DbUrl,
+    incoming: &DbUrl,
+) -> Result<CopyMethod, StepError> {
+    if let Some(reason) = not_applicable(spec, source, incoming) {
+        return Ok(CopyMethod::stream(reason));
+    }
+    let admin = postgres::admin(incoming).await?;
+    let fail = |e| postgres::classify(&incoming.display(), e);
+    postgres::drop_database(&admin, &incoming.database)
+        .await
+        .map_err(fail)?;
+    // A session closed a moment ago (our own validate step) can linger while its backend
+    // exits: look again for up to a second before calling production busy.
+    let mut others: i64 = 0;
+    for _ in 0..10 {
+        others = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind(&source.database)
+        .fetch_one(&admin)
+        .await
+        .map_err(fail)?;
+        if others == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    if others > 0 {
+        admin.close().await;
+        return Ok(CopyMethod::stream(format!(
+            "{others} other session(s) connected to production {}: a template must be idle",
+            source.display()
+        )));
+    }
+    let version: i32 = sqlx::query_scalar("SELECT current_setting('server_version_num')::int")
+        .fetch_one(&admin)
+        .await
+        .map_err(fail)?;
+    let strategy = if version >= 150_000 {
+        " STRATEGY = FILE_COPY"
+    } else {
+        ""
+    };
+    let began = Instant::now();
+    let created = sqlx::query(&format!(
+        "CREATE DATABASE {} TEMPLATE {}{strategy}",
+        quote_ident(&incoming.database),
+        quote_ident(&source.database)
+    ))
+    .execute(&admin)
+    .await;
+    admin.close().await;
+    match created {
+        Ok(_) => Ok(CopyMethod {
+            method: "template".into(),
+            reason: "production and staging share a server and production had no other session"
+                .into(),
+            template_secs: Some((began.elapsed().as_secs_f64() * 100.0).round() / 100.0),
+        }),
+        Err(sqlx::Error::Database(db))
+            if matches!(db.code().as_deref(), Some("55006" | "42501" | "3D000")) =>
+        {
+            // 55006: someone connected meanwhile; 42501: not the owner of production.
+            Ok(CopyMethod::stream(format!(
+                "PostgreSQL refused the template copy ({}); streamed instead",
+                db.message()
+            )))
+        }
+        Err(e) => Err(fail(e)),
+    }
+}
+
+/// Text-like columns of a table (where URLs can be), in order.
+pub async fn text_columns(
+    pool: &sqlx::PgPool,
+    qualified: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT attname::text FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 \
+         AND NOT attisdropped AND atttypid IN ('text'::regtype, 'varchar'::regtype, \
+         'bpchar'::regtype, 'json'::regtype, 'jsonb'::regtype) ORDER BY attnum",
+    )
+    .bind(qualified)
+    .fetch_all(pool)
+    .await
+}
+
+/// The `COPY (SELECT ctid, cols …) TO STDOUT` reading the candidate rows of one table.
+pub fn candidates_query(qualified: &str, columns: &[String], hosts: &[String]) -> String {
+    let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    let mut tests = Vec::new();
+    for c in &cols {
+        for h in hosts {
+            tests.push(format!(
+                "strpos({c}::text, '{}') > 0",
+                h.replace('\'', "''")
+            ));
+        }
+    }
+    format!(
+        "COPY (SELECT ctid, {} FROM {qualified} WHERE {}) TO STDOUT",
+        cols.join(", "),
+        tests.join(" OR ")
+    )
+}
+
+/// The SQL around the rewritten rows: a temporary table named like `table`, then the update.
+pub fn load_script(schema: &str, table: &str, columns: &[String]) -> (String, String) {
+    let qualified = postgres::quote_table(schema, table);
+    let temp = format!("pg_temp.{}", quote_ident(table));
+    let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    let list = cols.join(", ");
+    let head = format!(
+        "CREATE TEMP TABLE {temp} AS SELECT ctid AS understudy_ctid, {list} FROM {qualified} WITH NO DATA;\n\
+         COPY {temp} (understudy_ctid, {list}) FROM stdin;\n"
+    );
+    let sets: Vec<String> = cols.iter().map(|c| format!("s.{c}")).collect();
+    let tail = format!(
+        "\\.\nANALYZE {temp};\n\
+         UPDATE {qualified} AS t SET ({list}) = ROW({}) FROM {temp} AS s WHERE t.ctid = s.understudy_ctid;\n",
+        sets.join(", ")
+    );
+    (head, tail)
+}
+
+/// Rewrites one table of the template copy in place; returns its report.
+#[allow(clippy::too_many_arguments)]
+pub async fn rewrite_table(
+    incoming: &DbUrl,
+    pool: &sqlx::PgPool,
+    schema: &str,
+    table: &str,
+    hosts: &[String],
+    rewriter: std::sync::Arc<Rewriter>,
+    policy: std::sync::Arc<Policy>,
+    lz4: bool,
+    cancel: tokio_util::sync::CancellationToken,
+) -> Result<TableReport, StepError> {
+    let qualified = postgres::quote_table(schema, table);
+    let columns = text_columns(pool, &qualified)
+        .await
+        .map_err(|e| postgres::classify(&incoming.display(), e))?;
+    let name = format!("{schema}.{table}");
+    if columns.is_empty() || hosts.is_empty() {
+        return Ok(TableReport::from_stats(name, &Default::default()));
+    }
+    let read = postgres::client_program("psql", incoming)
+        .args(["--quiet", "--no-psqlrc", "--set", "ON_ERROR_STOP=1"])
+        .arg("--command")
+        .arg(candidates_query(&qualified, &columns, hosts))
+        .args(["--dbname", &incoming.database]);
+    let write: Program = postgres::bulk_load(incoming, lz4);
+    let (head, tail) = load_script(schema, table, &columns);
+    let stats = process::pipeline(
+        read,
+        write,
+        move |input, output| {
+            let mut framed = std::io::Cursor::new(head.as_bytes())
+                .chain(input)
+                .chain(std::io::Cursor::new(tail.as_bytes()));
+            let framed: &mut dyn BufRead = &mut framed;
+            PgCopyRewriter::new(&rewriter, &policy)
+                .run(framed, output)
+                .map_err(super::copy_pg::rewrite_error)
+        },
+        cancel,
+    )
+    .await?;
+    Ok(TableReport::from_stats(name, &stats))
+}
+
+/// The `rewrite:<schema>.<table>` steps after a template copy, a few tables at a time.
+pub async fn rewrite_in_place(
+    job: &crate::Job,
+    site: &crate::sites::Site,
+    plan: &super::plan::Plan,
+    spec: &CloneSpec,
+    incoming: &DbUrl,
+) -> Result<Vec<TableReport>, StepError> {
+    use futures::{StreamExt, TryStreamExt};
+    let rewriter = std::sync::Arc::new(super::plan::rewriter(site, plan)?);
+    let policy = std::sync::Arc::new(super::plan::policy(&spec.keep_options));
+    let hosts = rewriter.hosts();
+    let pool = postgres::connect(incoming).await?;
+    let lz4 = postgres::has_lz4(&pool)
+        .await
+        .map_err(|e| postgres::classify(&incoming.display(), e))?;
+    let total = plan.tables.len().max(1) as f32;
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let mut reports: Vec<TableReport> = futures::stream::iter(plan.tables.clone())
+        .map(|(schema, table, _)| {
+            let (rewriter, policy, pool, hosts, done) = (
+                rewriter.clone(),
+                policy.clone(),
+                pool.clone(),
+                hosts.clone(),
+                &done,
+            );
+            async move {
+                job.step(&format!("rewrite:{schema}.{table}"), |run| {
+                    let (rewriter, policy, pool, hosts) = (
+                        rewriter.clone(),
+                        policy.clone(),
+                        pool.clone(),
+                        hosts.clone(),
+                    );
+                    let (schema, table) = (&schema, &table);
+                    async move {
+                        super::plan::check_table_name(table)?;
+                        let report = rewrite_table(
+                            incoming,
+                            &pool,
+                            schema,
+                            table,
+                            &hosts,
+                            rewriter,
+                            policy,
+                            lz4,
+                            run.cancellation(),
+                        )
+                        .await
+                        .map_err(|e| super::copy_pg::stopped(e, &run))?;
+                        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                        run.progress(
+                            5.0 + 80.0 * n as f32 / total,
+                            &format!("rewrote {schema}.{table} in place"),
+                        );
+                        Ok(report)
+                    }
+                })
+                .await
+            }
+        })
+        .buffer_unordered(spec.parallel_tables)
+        .try_collect()
+        .await?;
+    pool.close().await;
+    reports.sort_by(|a, b| a.table.cmp(&b.table));
+    Ok(reports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_candidate_query_and_script_quote_identifiers() {
+        let q = candidates_query(
+            "\"public\".\"wp_posts\"",
+            &["post_content".into(), "gu\"id".into()],
+            &["shop.example".into()],
+        );
+        assert!(q.starts_with(
+            "COPY (SELECT ctid, \"post_content\", \"gu\"\"id\" FROM \"public\".\"wp_posts\" WHERE "
+        ));
+        assert!(q.contains("strpos(\"post_content\"::text, 'shop.example') > 0 OR "));
+        let (head, tail) = load_script("public", "wp_posts", &["post_content".into()]);
+        assert!(head.ends_with(
+            "COPY pg_temp.\"wp_posts\" (understudy_ctid, \"post_content\") FROM stdin;\n"
+        ));
+        assert!(tail.starts_with("\\.\n"));
+        assert!(tail.contains("WHERE t.ctid = s.understudy_ctid"));
+    }
+}
