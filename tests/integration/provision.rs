@@ -92,8 +92,9 @@ async fn assert_block_theme_data(url: &str, user: &str, app_password: &str) {
     );
     let content = template["content"]["raw"].as_str().unwrap();
     assert!(
-        content.contains(&format!("{{\"slug\":\"{TEMPLATE_PART}\",\"theme\":\"{THEME}\""))
-            && content.contains(&format!("{{\"ref\":{BLOCK_ID}}}")),
+        content.contains(&format!(
+            "{{\"slug\":\"{TEMPLATE_PART}\",\"theme\":\"{THEME}\""
+        )) && content.contains(&format!("{{\"ref\":{BLOCK_ID}}}")),
         "{content}"
     );
 
@@ -118,7 +119,13 @@ async fn assert_block_theme_data(url: &str, user: &str, app_password: &str) {
         "navigation link not rewritten to {url}: {content}"
     );
 
-    let block = rest(url, user, app_password, &format!("/wp/v2/blocks/{BLOCK_ID}")).await;
+    let block = rest(
+        url,
+        user,
+        app_password,
+        &format!("/wp/v2/blocks/{BLOCK_ID}"),
+    )
+    .await;
     assert_eq!(block["title"]["raw"], "Fixture Call To Action");
     let content = block["content"]["raw"].as_str().unwrap();
     assert!(content.contains(&format!("{url}/team/")), "{content}");

@@ -480,7 +480,12 @@ mod tests {
     /// An onboard-like chain: a step of its own, then two scoped workflows whose steps each
     /// report progress before they run and from inside; `crash_in` makes that step fail.
     async fn chain(job: &Job, crash_in: &str) -> Result<(), StepError> {
-        async fn step(job: &Job, name: &'static str, at: f32, fails: bool) -> Result<(), StepError> {
+        async fn step(
+            job: &Job,
+            name: &'static str,
+            at: f32,
+            fails: bool,
+        ) -> Result<(), StepError> {
             job.progress(at, name);
             job.step(name, |run| async move {
                 run.progress(at + 10.0, name);
@@ -510,7 +515,10 @@ mod tests {
         let first = attempt(memory.clone(), 1, 0.0);
         assert!(chain(&first, "import").await.is_err());
         let reached = *memory.progress.lock().unwrap().last().unwrap();
-        assert_eq!(reached, 79.0, "the import's report from inside, before it died");
+        assert_eq!(
+            reached, 79.0,
+            "the import's report from inside, before it died"
+        );
         assert!(memory.progress.lock().unwrap().is_sorted());
 
         // The next attempt replays the chain from the top: the skipped steps' reports (0 %,

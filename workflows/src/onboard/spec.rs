@@ -142,7 +142,10 @@ mod tests {
         let full = full.as_object().unwrap();
         let mut fields: Vec<&str> = full.keys().map(String::as_str).collect();
         fields.sort();
-        assert_eq!(names, fields, "schema properties vs. a spec with every field");
+        assert_eq!(
+            names, fields,
+            "schema properties vs. a spec with every field"
+        );
         let parsed = OnboardSpec::parse(&Value::Object(full.clone())).unwrap();
         assert_eq!(parsed.provision.admin_user, "owner");
         assert_eq!(parsed.export_parsed.media_concurrency, 2);
