@@ -18,6 +18,17 @@ pub const POST_TITLES: [&str; 2] = [
 ];
 /// The imported image, below uploads/.
 pub const IMAGE: &str = "2024/05/pixel.png";
+/// The block theme the fixture's templates belong to (a source site's theme; the sandbox image
+/// has only a classic theme, so the templates are data kept for that theme).
+pub const THEME: &str = "twentytwentythree";
+/// Slug of the fixture's block template (a custom one stored in the source site's database).
+pub const TEMPLATE: &str = "fixture-landing";
+/// Slug of the fixture's template part (a header).
+pub const TEMPLATE_PART: &str = "fixture-header";
+/// Source id (kept) of the fixture's block navigation menu.
+pub const NAVIGATION_ID: u64 = 40;
+/// Source id (kept) of the fixture's reusable block.
+pub const BLOCK_ID: u64 = 60;
 
 /// A 1×1 PNG.
 pub fn png() -> Vec<u8> {
@@ -34,6 +45,20 @@ fn post(id: u64, title: &str, slug: &str, body: &str) -> Value {
         "featured_media": if id == 10 { 50 } else { 0 }, "comment_status": "open",
         "ping_status": "closed", "sticky": false, "format": "standard",
         "guid": {"raw": format!("{SOURCE}/?p={id}")}})
+}
+
+/// A block template or template part as `/wp/v2/templates` and `/wp/v2/template-parts` give
+/// one stored in the database (`wp_id`), of the fixture's theme [`THEME`].
+fn template(kind: &str, wp_id: u64, slug: &str, title: &str, content: &str) -> Value {
+    let mut t = json!({"id": format!("{THEME}//{slug}"), "theme": THEME, "slug": slug,
+        "content": {"raw": content, "block_version": 1}, "source": "custom", "origin": null,
+        "type": kind, "description": format!("{title}, made in the site editor"),
+        "title": {"raw": title, "rendered": title}, "status": "publish", "wp_id": wp_id,
+        "has_theme_file": false, "is_custom": true, "author": 1});
+    if kind == "wp_template_part" {
+        t["area"] = json!("header");
+    }
+    t
 }
 
 /// Writes the fixture bundle under `dir` and returns its path.
@@ -99,6 +124,31 @@ pub fn write_bundle(dir: &Path) -> PathBuf {
             "show_on_front": "posts", "default_category": 3, "start_of_week": 1}),
         ),
         ("menus", json!([])),
+        (
+            "blocks",
+            json!([{"id": BLOCK_ID, "title": {"raw": "Fixture Call To Action"}, "slug": "fixture-cta",
+            "status": "publish", "date": "2024-05-01T08:00:00", "date_gmt": "2024-05-01T08:00:00",
+            "content": {"raw": format!("<!-- wp:paragraph --><p>Call <a href=\"{SOURCE}/team/\">the team</a></p><!-- /wp:paragraph -->")}}]),
+        ),
+        (
+            "navigation",
+            json!([{"id": NAVIGATION_ID, "title": {"raw": "Fixture Navigation", "rendered": "Fixture Navigation"},
+            "slug": "fixture-navigation", "status": "publish", "type": "wp_navigation",
+            "date": "2024-05-01T08:00:00", "date_gmt": "2024-05-01T08:00:00",
+            "content": {"raw": format!("<!-- wp:navigation-link {{\"label\":\"About\",\"type\":\"page\",\"id\":20,\"url\":\"{SOURCE}/about/\",\"kind\":\"post-type\"}} /-->"),
+                        "block_version": 1}}]),
+        ),
+        (
+            "templates",
+            json!([template("wp_template", 30, TEMPLATE, "Fixture Landing", &format!(
+                "<!-- wp:template-part {{\"slug\":\"{TEMPLATE_PART}\",\"theme\":\"{THEME}\",\"tagName\":\"header\"}} /-->\
+                 <!-- wp:block {{\"ref\":{BLOCK_ID}}} /-->"))]),
+        ),
+        (
+            "template-parts",
+            json!([template("wp_template_part", 31, TEMPLATE_PART, "Fixture Header", &format!(
+                "<!-- wp:site-title /--><!-- wp:navigation {{\"ref\":{NAVIGATION_ID}}} /-->"))]),
+        ),
     ];
     let mut entries = serde_json::Map::new();
     for (name, value) in collections {

@@ -193,9 +193,11 @@ async fn onboard_a_live_site_resumes_after_sigkill_serves_it_and_destroys_cleanl
             percents.iter().any(|p| (30.0..100.0).contains(p)),
             "provision part: {percents:?}"
         );
+        // Never backwards, across the resume too: the second worker replays the chain from the
+        // top, and the skipped steps' progress stays below what the bar had reached.
         assert!(
-            percents.windows(2).filter(|w| w[1] < w[0]).count() <= 1,
-            "progress goes back more than once (the resume): {percents:?}"
+            percents.windows(2).all(|w| w[1] >= w[0]),
+            "progress goes back: {percents:?}"
         );
     } else {
         eprintln!("events listener ended early (RabbitMQ restarted?): {seen:?}");

@@ -5,7 +5,8 @@
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use understudy_tests::sandbox_fixture::{
-    engine_objects, remove_all, sandbox_env, write_bundle, IMAGE, POST_TITLES, SOURCE,
+    engine_objects, remove_all, sandbox_env, write_bundle, BLOCK_ID, IMAGE, NAVIGATION_ID,
+    POST_TITLES, SOURCE, TEMPLATE, TEMPLATE_PART, THEME,
 };
 use understudy_tests::{last_json, wait_for, TestEnv, Worker};
 use understudy_worker::contract::Priority;
@@ -58,6 +59,78 @@ async fn assert_serves_bundle(url: &str) {
     assert_eq!(image.body, understudy_tests::sandbox_fixture::png());
 }
 
+/// One REST answer of the sandbox, as its administrator with the Application Password.
+async fn rest(url: &str, user: &str, app_password: &str, route: &str) -> Value {
+    let response = reqwest::Client::new()
+        .get(format!("{url}/"))
+        .query(&[("rest_route", route), ("context", "edit")])
+        .basic_auth(user, Some(app_password))
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {route}: {e}"));
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    assert_eq!(status, 200, "GET {route} on {url}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{route}: {e}: {body}"))
+}
+
+/// The bundle's block theme data is in the sandbox, as WordPress's REST API sees it: the block
+/// template and the template part under the source theme (the part in its area), the block
+/// navigation menu and the reusable block with their ids kept and URLs rewritten, and the
+/// references between them (`ref`) intact.
+async fn assert_block_theme_data(url: &str, user: &str, app_password: &str) {
+    let route = format!("/wp/v2/templates/{THEME}//{TEMPLATE}");
+    let template = rest(url, user, app_password, &route).await;
+    assert_eq!(template["source"], "custom", "{template}");
+    assert_eq!(template["theme"], THEME);
+    assert_eq!(template["wp_id"], 30, "id kept: {template}");
+    assert_eq!(template["title"]["raw"], "Fixture Landing");
+    assert_eq!(
+        template["description"],
+        "Fixture Landing, made in the site editor"
+    );
+    let content = template["content"]["raw"].as_str().unwrap();
+    assert!(
+        content.contains(&format!(
+            "{{\"slug\":\"{TEMPLATE_PART}\",\"theme\":\"{THEME}\""
+        )) && content.contains(&format!("{{\"ref\":{BLOCK_ID}}}")),
+        "{content}"
+    );
+
+    let route = format!("/wp/v2/template-parts/{THEME}//{TEMPLATE_PART}");
+    let part = rest(url, user, app_password, &route).await;
+    assert_eq!(part["area"], "header", "{part}");
+    assert_eq!(part["wp_id"], 31);
+    assert_eq!(part["title"]["raw"], "Fixture Header");
+    let content = part["content"]["raw"].as_str().unwrap();
+    assert!(
+        content.contains(&format!("{{\"ref\":{NAVIGATION_ID}}}")),
+        "{content}"
+    );
+
+    let route = format!("/wp/v2/navigation/{NAVIGATION_ID}");
+    let navigation = rest(url, user, app_password, &route).await;
+    assert_eq!(navigation["title"]["raw"], "Fixture Navigation");
+    assert_eq!(navigation["status"], "publish");
+    let content = navigation["content"]["raw"].as_str().unwrap();
+    assert!(
+        content.contains(&format!("\"url\":\"{url}/about/\"")) && !content.contains(SOURCE),
+        "navigation link not rewritten to {url}: {content}"
+    );
+
+    let block = rest(
+        url,
+        user,
+        app_password,
+        &format!("/wp/v2/blocks/{BLOCK_ID}"),
+    )
+    .await;
+    assert_eq!(block["title"]["raw"], "Fixture Call To Action");
+    let content = block["content"]["raw"].as_str().unwrap();
+    assert!(content.contains(&format!("{url}/team/")), "{content}");
+}
+
 fn provision_cli(env: &TestEnv, bundle: &str) -> Value {
     let out = env.cli(&["provision", "--bundle", bundle, "--wait", "--json"]);
     let status = last_json(&out);
@@ -93,6 +166,17 @@ async fn provision_two_sandboxes_from_a_bundle_then_destroy_and_reap() {
     assert_eq!(a["import"]["imported"]["comments"], 1);
     assert_eq!(a["import"]["imported"]["renumbered"], 0, "ids kept: {a}");
     assert_eq!(a["admin_user"], "understudy");
+    let imported = &a["import"]["imported"];
+    assert_eq!(
+        (
+            &imported["templates"],
+            &imported["template_parts"],
+            &imported["navigation"],
+            &imported["blocks"]
+        ),
+        (&1.into(), &1.into(), &1.into(), &1.into()),
+        "{a}"
+    );
 
     // The password is not in the result; `sandbox show --reveal-password` gives it, and it is
     // sealed at rest.
@@ -102,6 +186,7 @@ async fn provision_two_sandboxes_from_a_bundle_then_destroy_and_reap() {
     let app_password = shown["app_password"].as_str().unwrap().to_string();
     assert_eq!(password.len(), 24);
     assert!(!a.to_string().contains(&password));
+    assert_block_theme_data(url_a, "understudy", &app_password).await;
     let plain: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM job_steps WHERE output::text LIKE '%' || $1 || '%' OR output::text LIKE '%' || $2 || '%'",
     )

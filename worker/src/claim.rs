@@ -25,6 +25,8 @@ pub struct Claimed {
     pub traceparent: Option<String>,
     pub tracestate: Option<String>,
     pub enqueued_at: DateTime<Utc>,
+    /// What the job's followers saw last (progress never goes backwards on resume).
+    pub progress_percent: Option<f32>,
 }
 
 /// Claims up to `limit` jobs for `worker`.
@@ -67,7 +69,7 @@ pub async fn claim(
          ) \
          SELECT id, kind, spec, attempt, lease_token, lease_losses, \
                 cancel_requested_at IS NOT NULL AS cancel_requested, concurrency_key, \
-                traceparent, tracestate, enqueued_at \
+                traceparent, tracestate, enqueued_at, progress_percent \
          FROM claimed ORDER BY priority, run_at, id",
     )
     .bind(limit as i64)

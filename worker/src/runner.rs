@@ -167,6 +167,7 @@ async fn run_attempt(shared: Arc<Shared>, claimed: Claimed, span: Span) -> &'sta
                 kind: claimed.kind.clone(),
                 attempt: claimed.attempt.max(1) as u32,
                 exhausted: claimed.lease_losses >= shared.max_lease_losses as i32,
+                progress: claimed.progress_percent.unwrap_or(0.0),
             };
             let job = Arc::new(Job::new(
                 info,

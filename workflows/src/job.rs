@@ -9,6 +9,12 @@
 //! inner steps are checkpointed as `<prefix><name>` (e.g. `export.validate`), so two workflows
 //! with a step of the same name can be chained, and the inner progress (0–100) is mapped onto a
 //! part of the outer job's. An unscoped job (every plain job) uses the names as they are.
+//!
+//! Progress never goes backwards, for whoever follows the job (a web app's bar): a report below
+//! the highest one of the job — counting what the job had reached before this attempt
+//! ([`JobInfo::progress`]) — is not passed on. A resumed job replays its workflow from the top,
+//! and the progress its skipped steps report (`0 %`, `export: 5 %`, …) would otherwise pull the
+//! bar back into the export range before it climbs again.
 
 use futures::future::BoxFuture;
 use serde::{de::DeserializeOwned, Serialize};
@@ -30,6 +36,9 @@ pub struct JobInfo {
     /// True when the job exceeded its crash budget: steps not yet completed fail at once so that
     /// compensation can clean up.
     pub exhausted: bool,
+    /// The job's progress (0–100) when this attempt started: what its followers saw last
+    /// (0 on a first attempt). Reports below it are not passed on.
+    pub progress: f32,
 }
 
 type Undo = Box<dyn FnOnce() -> BoxFuture<'static, Result<(), StepError>> + Send>;
@@ -55,7 +64,11 @@ impl Scope {
         format!("{}{step}", self.prefix)
     }
 
+    /// `inner` on the outer job's 0–100 (NaN stays NaN: not a report to pass on).
     fn percent(&self, inner: f32) -> f32 {
+        if inner.is_nan() {
+            return inner;
+        }
         let inner = inner.clamp(0.0, 100.0);
         for pair in self.knots.windows(2) {
             let ((a, x), (b, y)) = (pair[0], pair[1]);
@@ -68,6 +81,33 @@ impl Scope {
     }
 }
 
+/// The highest progress reported in a job, shared by its scopes and steps: the gate that keeps
+/// progress from going backwards (see the module docs).
+#[derive(Debug)]
+struct Watermark(Mutex<f32>);
+
+impl Watermark {
+    fn new(start: f32) -> Watermark {
+        let start = if start.is_finite() {
+            start.clamp(0.0, 100.0)
+        } else {
+            0.0
+        };
+        Watermark(Mutex::new(start))
+    }
+
+    /// Passes `percent` (already on the job's 0–100) to the backend unless it is below the mark.
+    /// Held while reporting, so two steps reporting at once cannot reorder their reports.
+    fn report(&self, backend: &dyn Backend, percent: f32, message: &str) {
+        let mut high = self.0.lock().expect("progress watermark poisoned");
+        if percent.is_nan() || percent < *high {
+            return;
+        }
+        *high = percent;
+        backend.progress(percent, message);
+    }
+}
+
 /// One attempt of one job, handed to [`crate::Workflow::run`].
 pub struct Job {
     info: JobInfo,
@@ -76,6 +116,7 @@ pub struct Job {
     retry: RetryPolicy,
     undo: UndoList,
     scope: Scope,
+    progress: Arc<Watermark>,
 }
 
 /// What a step body gets on each try.
@@ -85,6 +126,7 @@ pub struct StepRun {
     pub try_number: u32,
     backend: Arc<dyn Backend>,
     scope: Arc<Scope>,
+    progress: Arc<Watermark>,
 }
 
 impl StepRun {
@@ -100,7 +142,8 @@ impl StepRun {
 
     /// Reports job progress from inside a long step.
     pub fn progress(&self, percent: f32, message: &str) {
-        self.backend.progress(self.scope.percent(percent), message);
+        self.progress
+            .report(&*self.backend, self.scope.percent(percent), message);
     }
 }
 
@@ -112,6 +155,7 @@ impl Job {
         retry: RetryPolicy,
     ) -> Self {
         Job {
+            progress: Arc::new(Watermark::new(info.progress)),
             info,
             backend,
             resources,
@@ -140,6 +184,7 @@ impl Job {
             resources: self.resources.clone(),
             retry: self.retry,
             undo: self.undo.clone(),
+            progress: self.progress.clone(),
             scope: Scope {
                 prefix: self.scope.name(prefix),
                 knots,
@@ -243,6 +288,7 @@ impl Job {
                 try_number,
                 backend: self.backend.clone(),
                 scope: scope.clone(),
+                progress: self.progress.clone(),
             };
             match body(run).await {
                 Ok(output) => break output,
@@ -307,7 +353,8 @@ impl Job {
 
     /// Reports job progress (0–100) with a short message.
     pub fn progress(&self, percent: f32, message: &str) {
-        self.backend.progress(self.scope.percent(percent), message);
+        self.progress
+            .report(&*self.backend, self.scope.percent(percent), message);
     }
 
     /// Fires when the job should stop early.
@@ -365,11 +412,17 @@ mod tests {
     }
 
     fn job(backend: Arc<Memory>) -> Job {
+        attempt(backend, 1, 0.0)
+    }
+
+    /// Attempt `number` of the job, which had reached `progress` before it.
+    fn attempt(backend: Arc<Memory>, number: u32, progress: f32) -> Job {
         let info = JobInfo {
             id: Uuid::nil(),
             kind: "test".into(),
-            attempt: 1,
+            attempt: number,
             exhausted: false,
+            progress,
         };
         let db = sqlx::postgres::PgPoolOptions::new()
             .connect_lazy("postgres://localhost/unused")
@@ -413,14 +466,83 @@ mod tests {
         // Piecewise progress, nested scopes compose.
         let provision = outer.scoped("provision.", &[(0.0, 40.0), (60.0, 70.0), (100.0, 100.0)]);
         provision.progress(30.0, "");
-        provision.progress(80.0, "");
         provision
             .scoped("x.", &[(0.0, 0.0), (100.0, 60.0)])
             .progress(100.0, "");
-        assert_eq!(*memory.progress.lock().unwrap(), [20.0, 55.0, 85.0, 70.0]);
+        provision.progress(80.0, "");
+        assert_eq!(*memory.progress.lock().unwrap(), [20.0, 55.0, 70.0, 85.0]);
         // Compensations registered in a scope run from the outer job, under the scoped name.
         provision.on_failure("reserve", || async { Ok(()) });
         assert_eq!(outer.compensate().await.unwrap(), 1);
         assert_eq!(*memory.compensated.lock().unwrap(), ["provision.reserve"]);
+    }
+
+    /// An onboard-like chain: a step of its own, then two scoped workflows whose steps each
+    /// report progress before they run and from inside; `crash_in` makes that step fail.
+    async fn chain(job: &Job, crash_in: &str) -> Result<(), StepError> {
+        async fn step(
+            job: &Job,
+            name: &'static str,
+            at: f32,
+            fails: bool,
+        ) -> Result<(), StepError> {
+            job.progress(at, name);
+            job.step(name, |run| async move {
+                run.progress(at + 10.0, name);
+                if fails {
+                    return Err(StepError::Permanent("worker died".into()));
+                }
+                Ok(true)
+            })
+            .await
+            .map(|_: bool| ())
+        }
+        step(job, "validate", 0.0, crash_in == "validate").await?;
+        let export = job.scoped("export.", &[(0.0, 1.0), (100.0, 30.0)]);
+        for (name, at) in [("site", 0.0), ("posts", 40.0), ("media", 80.0)] {
+            step(&export, name, at, crash_in == name).await?;
+        }
+        let provision = job.scoped("provision.", &[(0.0, 30.0), (100.0, 100.0)]);
+        for (name, at) in [("containers", 0.0), ("import", 60.0), ("record", 90.0)] {
+            step(&provision, name, at, crash_in == name).await?;
+        }
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_resumed_job_s_progress_never_goes_backwards() {
+        let memory = Arc::new(Memory::default());
+        let first = attempt(memory.clone(), 1, 0.0);
+        assert!(chain(&first, "import").await.is_err());
+        let reached = *memory.progress.lock().unwrap().last().unwrap();
+        assert_eq!(
+            reached, 79.0,
+            "the import's report from inside, before it died"
+        );
+        assert!(memory.progress.lock().unwrap().is_sorted());
+
+        // The next attempt replays the chain from the top: the skipped steps' reports (0 %,
+        // the export's 1–30 %, ...) are not passed on; the bar goes on from where it was.
+        memory.progress.lock().unwrap().clear();
+        let second = attempt(memory.clone(), 2, reached);
+        chain(&second, "").await.unwrap();
+        let seen = memory.progress.lock().unwrap().clone();
+        assert!(!seen.is_empty() && seen.is_sorted(), "{seen:?}");
+        assert!(seen.iter().all(|&p| p >= reached), "{seen:?}");
+        assert_eq!(seen, [79.0, 93.0, 100.0]);
+
+        // Inside a step too: a lower report is dropped, an equal one (a new message) passes.
+        memory.progress.lock().unwrap().clear();
+        let job = attempt(memory.clone(), 1, 0.0);
+        job.step("a", |run| async move {
+            run.progress(50.0, "half");
+            run.progress(40.0, "restarted below");
+            run.progress(50.0, "still half");
+            run.progress(f32::NAN, "nonsense");
+            Ok(true)
+        })
+        .await
+        .unwrap();
+        assert_eq!(*memory.progress.lock().unwrap(), [50.0, 50.0]);
     }
 }

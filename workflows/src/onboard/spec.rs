@@ -124,4 +124,64 @@ mod tests {
             assert!(!err.contains("secret-pw"), "{err}");
         }
     }
+
+    #[test]
+    fn the_published_schema_lists_exactly_what_parse_accepts() {
+        let schema: Value = serde_json::from_str(include_str!(
+            "../../../worker/schema/onboard-spec.v1.schema.json"
+        ))
+        .unwrap();
+        let properties = schema["properties"].as_object().unwrap();
+        let mut names: Vec<&str> = properties.keys().map(String::as_str).collect();
+        names.sort();
+        let full = json!({"url": "https://x.test/blog", "user": "a", "app_password_sealed": sealed(),
+            "media": "all", "out_dir": "/tmp/x", "media_concurrency": 2, "max_media_bytes": 10,
+            "skip_mime": ["video/*"], "max_json_bytes": 2048, "request_timeout_secs": 5,
+            "retry": {"max_tries": 2, "min_delay_ms": 1, "max_delay_ms": 2},
+            "site": "x", "ttl_hours": 48, "admin_user": "owner", "admin_email": "o@x.test"});
+        let full = full.as_object().unwrap();
+        let mut fields: Vec<&str> = full.keys().map(String::as_str).collect();
+        fields.sort();
+        assert_eq!(
+            names, fields,
+            "schema properties vs. a spec with every field"
+        );
+        let parsed = OnboardSpec::parse(&Value::Object(full.clone())).unwrap();
+        assert_eq!(parsed.provision.admin_user, "owner");
+        assert_eq!(parsed.export_parsed.media_concurrency, 2);
+
+        // additionalProperties: false, like parse; `bundle` (a provision field) is not one.
+        assert_eq!(schema["additionalProperties"], false);
+        for extra in ["bundle", "colour"] {
+            let mut spec = full.clone();
+            spec.insert(extra.into(), json!("/b"));
+            assert!(OnboardSpec::parse(&Value::Object(spec)).is_err(), "{extra}");
+        }
+        // Required: exactly the fields without which parse refuses.
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        for name in &names {
+            let mut spec = full.clone();
+            spec.remove(*name);
+            let refused = OnboardSpec::parse(&Value::Object(spec)).is_err();
+            assert_eq!(refused, required.contains(name), "{name}");
+        }
+        // The export half is the export schema's, word for word.
+        let export: Value = serde_json::from_str(include_str!(
+            "../../../worker/schema/export-spec.v1.schema.json"
+        ))
+        .unwrap();
+        for (name, definition) in export["properties"].as_object().unwrap() {
+            assert_eq!(properties.get(name), Some(definition), "{name}");
+        }
+        assert_eq!(schema["required"], export["required"]);
+        // The provision half's PROVISION_KEYS are all published.
+        for key in PROVISION_KEYS {
+            assert!(properties.contains_key(*key), "{key}");
+        }
+    }
 }
