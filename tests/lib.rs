@@ -359,6 +359,20 @@ impl TestEnv {
     }
 }
 
+/// Removes the sandboxes (containers, network, volume) a test's workers made: they are labelled
+/// with the test's namespace as owner. Also after a failed assertion; a no-op without Docker.
+async fn remove_sandboxes(owner: &str) {
+    use understudy_workflows::provision::{config::ProvisionConfig, engine};
+    let Ok(docker) = engine::connect(&ProvisionConfig::default()).await else {
+        return;
+    };
+    if let Ok(found) = engine::sandboxes_of_owner(&docker, owner).await {
+        for id in found.keys() {
+            let _ = engine::remove_sandbox(&docker, id).await;
+        }
+    }
+}
+
 impl Drop for TestEnv {
     fn drop(&mut self) {
         // Best effort, also when the test panicked: a runtime of our own on a plain thread.
@@ -367,6 +381,7 @@ impl Drop for TestEnv {
         let settings = self.settings.clone();
         let topology = self.topology();
         let dir = self.dir.clone();
+        let owner = self.namespace.clone();
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -381,6 +396,7 @@ impl Drop for TestEnv {
                     .await;
                 }
                 delete_namespace(&settings, &topology).await;
+                remove_sandboxes(&owner).await;
             });
             if std::env::var_os("UNDERSTUDY_KEEP_TEST_DIRS").is_none() {
                 let _ = std::fs::remove_dir_all(dir);
