@@ -212,9 +212,15 @@ impl TestEnv {
 
     /// Runs the `understudy` CLI with this test's settings.
     pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_with(args, &[])
+    }
+
+    /// `understudy ARGS…` with `extra` environment variables over the test's own.
+    pub fn cli_with(&self, args: &[&str], extra: &[(&str, &str)]) -> Output {
         Command::new(self.bin.join("understudy"))
             .args(args)
             .envs(self.env_vars())
+            .envs(extra.iter().copied())
             .env_remove("UNDERSTUDY_CONFIG")
             .current_dir(&self.dir)
             .stdin(Stdio::null())

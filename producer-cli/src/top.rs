@@ -32,8 +32,45 @@ impl From<OverviewError> for Failure {
     fn from(e: OverviewError) -> Self {
         match e {
             OverviewError::Database(e) => e.into(),
-            queue @ OverviewError::Queue { .. } => Failure::Service(queue.to_string()),
         }
+    }
+}
+
+/// RabbitMQ's side of `top`: a channel for passive declares, reopened when it broke (a failed
+/// declare closes it; RabbitMQ may restart). `top` keeps showing PostgreSQL's side meanwhile.
+struct Inspector<'a> {
+    settings: &'a Settings,
+    connection: Option<lapin::Connection>,
+    channel: Option<lapin::Channel>,
+}
+
+impl Inspector<'_> {
+    async fn channel(&mut self) -> Result<&lapin::Channel, String> {
+        if self
+            .channel
+            .as_ref()
+            .is_some_and(|c| c.status().connected())
+        {
+            return Ok(self.channel.as_ref().expect("checked"));
+        }
+        self.channel = None;
+        if !self
+            .connection
+            .as_ref()
+            .is_some_and(|c| c.status().connected())
+        {
+            self.connection = Some(
+                amqp::connect(self.settings, "understudy-top")
+                    .await
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        let connection = self.connection.as_ref().expect("just connected");
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(|e| format!("RabbitMQ refused a channel: {e}; is it healthy?"))?;
+        Ok(self.channel.insert(channel))
     }
 }
 
@@ -44,17 +81,16 @@ pub async fn top(settings: &Settings, args: TopArgs) -> Outcome {
         ));
     }
     let pool = commands::pool(settings).await?;
-    let connection = amqp::connect(settings, "understudy-top").await?;
-    let channel = || async {
-        connection.create_channel().await.map_err(|e| {
-            Failure::Service(format!("RabbitMQ refused a channel: {e}; is it healthy?"))
-        })
+    let mut inspector = Inspector {
+        settings,
+        connection: None,
+        channel: None,
     };
-    let mut inspector = channel().await?;
     let topology = Topology::new(&settings.amqp.namespace, settings.amqp.delivery_limit);
     let live = !args.once && !args.json && std::io::stdout().is_terminal();
     if !live {
-        let view = overview::read(&pool, &inspector, &topology, args.limit).await?;
+        let channel = inspector.channel().await;
+        let view = overview::read(&pool, channel, &topology, args.limit).await?;
         if args.json {
             output::json(&view);
         } else {
@@ -69,17 +105,13 @@ pub async fn top(settings: &Settings, args: TopArgs) -> Outcome {
             _ = ticker.tick() => {}
             _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
         }
-        let screen = match overview::read(&pool, &inspector, &topology, args.limit).await {
+        let channel = inspector.channel().await;
+        let screen = match overview::read(&pool, channel, &topology, args.limit).await {
             Ok(view) => render(&view, args.limit),
-            Err(e) => {
-                if !inspector.status().connected() {
-                    inspector = channel().await?;
-                }
-                format!(
-                    "understudy top: {e}\n(retrying every {}s; Ctrl-C to quit)\n",
-                    args.interval
-                )
-            }
+            Err(e) => format!(
+                "understudy top: {e}\n(retrying every {}s; Ctrl-C to quit)\n",
+                args.interval
+            ),
         };
         // Home, clear, then the frame: one write, so the screen does not flicker.
         let mut stdout = std::io::stdout().lock();
@@ -105,21 +137,27 @@ pub fn render(view: &Overview, limit: i64) -> String {
         "{:<14} {:>8} {:>12} {:>10}",
         "QUEUE", "WAITING", "IN RABBITMQ", "CONSUMERS"
     );
+    let known = |n: Option<u32>| n.map_or("?".to_string(), |n| n.to_string());
     for q in &view.queues {
         let _ = writeln!(
             out,
             "{:<14} {:>8} {:>12} {:>10}",
             q.priority.routing_key(),
             q.waiting,
-            q.in_rabbitmq,
-            q.consumers
+            known(q.in_rabbitmq),
+            known(q.consumers)
         );
     }
     let _ = writeln!(
         out,
         "{:<14} {:>8} {:>12}",
-        "dead letters", view.dead_letters.stored, view.dead_letters.in_rabbitmq
+        "dead letters",
+        view.dead_letters.stored,
+        known(view.dead_letters.in_rabbitmq)
     );
+    if let Some(error) = &view.rabbitmq_error {
+        let _ = writeln!(out, "RabbitMQ not read (?): {error}");
+    }
     let _ = writeln!(out);
     let _ = writeln!(
         out,

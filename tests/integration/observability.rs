@@ -161,6 +161,23 @@ async fn top_once_shows_the_running_job_the_queues_and_the_worker() {
         text.contains("interactive") && text.contains("shop"),
         "{text}"
     );
+
+    // RabbitMQ unreachable: PostgreSQL's side is still shown, with the reason for the rest.
+    let out = env.cli_with(
+        &["top", "--once", "--json"],
+        &[("UNDERSTUDY_AMQP_URL", "amqp://guest:guest@127.0.0.1:1/%2f")],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let degraded: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert!(
+        degraded["rabbitmq_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("127.0.0.1:1")),
+        "{degraded}"
+    );
+    assert_eq!(degraded["queues"][0]["in_rabbitmq"], json!(null));
+    assert_eq!(degraded["running"][0]["id"], json!(id.to_string()));
+
     assert_eq!(
         env.wait_terminal(id, Duration::from_secs(30)).await,
         JobState::Succeeded

@@ -19,6 +19,9 @@ const LIVE_WORKER_SECS: f64 = 60.0;
 #[derive(Debug, Clone, Serialize)]
 pub struct Overview {
     pub at: DateTime<Utc>,
+    /// Why RabbitMQ's side is missing from this snapshot (unreachable, topology not declared);
+    /// `None` when it was read. PostgreSQL's side is shown either way.
+    pub rabbitmq_error: Option<String>,
     pub running: Vec<RunningJob>,
     pub queues: Vec<QueueDepth>,
     pub dead_letters: DeadLetters,
@@ -52,10 +55,11 @@ pub struct QueueDepth {
     pub priority: Priority,
     /// Jobs stored in PostgreSQL, waiting to be claimed (what workers take work from).
     pub waiting: i64,
-    /// Messages in the RabbitMQ queue not yet taken in by a worker.
-    pub in_rabbitmq: u32,
+    /// Messages in the RabbitMQ queue not yet taken in by a worker (`None`: not read, see
+    /// `rabbitmq_error`).
+    pub in_rabbitmq: Option<u32>,
     /// Intake consumers on that queue (one per worker).
-    pub consumers: u32,
+    pub consumers: Option<u32>,
 }
 
 /// Messages that could not become jobs.
@@ -64,7 +68,7 @@ pub struct DeadLetters {
     /// Recorded in the `dead_letters` table and not replayed (`understudy dlq list`).
     pub stored: i64,
     /// Still in RabbitMQ's dead-letter queue.
-    pub in_rabbitmq: u32,
+    pub in_rabbitmq: Option<u32>,
 }
 
 /// A live worker process.
@@ -86,17 +90,13 @@ pub struct WorkerView {
 pub enum OverviewError {
     #[error("PostgreSQL: {0}")]
     Database(#[from] sqlx::Error),
-    #[error(
-        "RabbitMQ queue {queue} cannot be inspected ({source}); run `understudy migrate` to declare the topology"
-    )]
-    Queue { queue: String, source: lapin::Error },
 }
 
-/// Reads everything `top` shows. `channel` must be open; a missing queue closes it (the error
-/// says so) and the caller opens a new one.
+/// One snapshot. `channel` is RabbitMQ's side (or why there is none): when it cannot be read the
+/// snapshot still holds everything PostgreSQL knows, and says why the rest is missing.
 pub async fn read(
     pool: &PgPool,
-    channel: &Channel,
+    channel: Result<&Channel, String>,
     topology: &Topology,
     limit: i64,
 ) -> Result<Overview, OverviewError> {
@@ -106,9 +106,11 @@ pub async fn read(
     )
     .fetch_all(pool)
     .await?;
+    let mut rabbitmq_error = channel.as_ref().err().cloned();
     let mut queues = Vec::new();
     for priority in Priority::ALL {
-        let (in_rabbitmq, consumers) = inspect(channel, &topology.queue(priority)).await?;
+        let (in_rabbitmq, consumers) =
+            inspect(&channel, &topology.queue(priority), &mut rabbitmq_error).await;
         queues.push(QueueDepth {
             priority,
             waiting: waiting
@@ -123,7 +125,8 @@ pub async fn read(
         sqlx::query_scalar("SELECT count(*) FROM dead_letters WHERE replayed_at IS NULL")
             .fetch_one(pool)
             .await?;
-    let (dead_in_rabbitmq, _) = inspect(channel, &topology.dead_queue()).await?;
+    let (dead_in_rabbitmq, _) =
+        inspect(&channel, &topology.dead_queue(), &mut rabbitmq_error).await;
     let workers = sqlx::query_as(
         "SELECT w.id, w.hostname, w.pid, w.concurrency, w.http_address, w.started_at, \
                 extract(epoch FROM now() - w.heartbeat_at)::float8 AS heartbeat_age_secs, \
@@ -137,6 +140,7 @@ pub async fn read(
     .await?;
     Ok(Overview {
         at: Utc::now(),
+        rabbitmq_error,
         running,
         queues,
         dead_letters: DeadLetters {
@@ -169,18 +173,36 @@ async fn running_jobs(pool: &PgPool, limit: i64) -> Result<Vec<RunningJob>, sqlx
     .await
 }
 
-/// Ready messages and consumers of a queue, by a passive declare (which creates nothing).
-async fn inspect(channel: &Channel, queue: &str) -> Result<(u32, u32), OverviewError> {
+/// Ready messages and consumers of a queue, by a passive declare (which creates nothing);
+/// `(None, None)` once RabbitMQ has failed, with the first reason kept in `error`.
+async fn inspect(
+    channel: &Result<&Channel, String>,
+    queue: &str,
+    error: &mut Option<String>,
+) -> (Option<u32>, Option<u32>) {
+    let Ok(channel) = channel else {
+        return (None, None);
+    };
+    if error.is_some() {
+        return (None, None);
+    }
     let passive = QueueDeclareOptions {
         passive: true,
         ..Default::default()
     };
-    let declared = channel
+    match channel
         .queue_declare(queue.into(), passive, FieldTable::default())
         .await
-        .map_err(|source| OverviewError::Queue {
-            queue: queue.to_string(),
-            source,
-        })?;
-    Ok((declared.message_count(), declared.consumer_count()))
+    {
+        Ok(declared) => (
+            Some(declared.message_count()),
+            Some(declared.consumer_count()),
+        ),
+        Err(e) => {
+            *error = Some(format!(
+                "queue {queue} cannot be inspected ({e}); is RabbitMQ up and the topology declared (`understudy migrate`)?"
+            ));
+            (None, None)
+        }
+    }
 }
