@@ -64,47 +64,54 @@ impl Boundary {
     }
 }
 
-/// Collects pairs before compiling them.
+/// Collects pairs before compiling them. Needles with a syntax go straight into their final
+/// token index; the others wait for the automaton.
 #[derive(Debug, Default)]
 pub struct LiteralsBuilder {
-    /// Lower-cased needle → (replacement, boundary); the first pair for a needle wins.
+    /// Lower-cased needle → (replacement, boundary), for the automaton.
     pairs: HashMap<Vec<u8>, (Vec<u8>, Boundary)>,
+    /// The needles with a syntax.
+    tokens: TokenIndex,
 }
 
 impl LiteralsBuilder {
     /// Adds `needle` → `replacement`. Needles are matched ASCII-case-insensitively; empty
-    /// needles and needles equal to their replacement are ignored.
+    /// needles and needles equal to their replacement are ignored; the first pair for a needle
+    /// wins.
     pub fn add(&mut self, needle: &[u8], replacement: &[u8], boundary: Boundary) -> &mut Self {
-        if !needle.is_empty() && !needle.eq_ignore_ascii_case(replacement) {
-            self.pairs
-                .entry(needle.to_ascii_lowercase())
-                .or_insert_with(|| (replacement.to_vec(), boundary));
+        if needle.is_empty() || needle.eq_ignore_ascii_case(replacement) {
+            return self;
+        }
+        let needle = needle.to_ascii_lowercase();
+        if self.tokens.contains(&needle) || self.pairs.contains_key(&needle) {
+            return self;
+        }
+        if TokenIndex::accepts(&needle, boundary) {
+            self.tokens.insert(needle, replacement.to_vec(), boundary);
+        } else {
+            self.pairs.insert(needle, (replacement.to_vec(), boundary));
         }
         self
     }
 
     /// How many distinct needles were added.
     pub fn len(&self) -> usize {
-        self.pairs.len()
+        self.pairs.len() + self.tokens.len()
     }
 
     /// Whether no needle was added.
     pub fn is_empty(&self) -> bool {
-        self.pairs.is_empty()
+        self.len() == 0
     }
 
-    /// Compiles the token index and the automaton, consuming the pairs as it goes.
+    /// Compiles the automaton.
     pub fn build(self) -> Result<Literals, RewriteError> {
-        let mut tokens = TokenIndex::default();
-        let mut needles = Vec::new();
-        let mut targets = Vec::new();
-        for (needle, (replacement, boundary)) in self.pairs {
-            if TokenIndex::accepts(&needle, boundary) {
-                tokens.insert(needle, replacement, boundary);
-            } else {
-                needles.push(needle);
-                targets.push((replacement, boundary));
-            }
+        let tokens = self.tokens;
+        let mut needles = Vec::with_capacity(self.pairs.len());
+        let mut targets = Vec::with_capacity(self.pairs.len());
+        for (needle, target) in self.pairs {
+            needles.push(needle);
+            targets.push(target);
         }
         let automaton = if needles.is_empty() {
             None

@@ -173,6 +173,10 @@ impl TokenIndex {
             .insert(needle.into(), (replacement.into(), boundary));
     }
 
+    pub fn contains(&self, needle: &[u8]) -> bool {
+        self.pairs.contains_key(needle)
+    }
+
     pub fn len(&self) -> usize {
         self.pairs.len()
     }
