@@ -1,9 +1,12 @@
 //! Literal pairs: fixed strings replaced by fixed strings wherever they stand alone in a value
 //! (anonymization: every collected e-mail, IP, phone number and full name → its fake).
 //!
-//! This file owns the search: all needles are compiled into one Aho-Corasick automaton
-//! (ASCII-case-insensitive, leftmost-longest), so a value without any needle costs one scan
-//! whatever the number of pairs. A hit counts only when it is not glued to its surroundings, as
+//! This file owns the search: needles with a syntax (e-mails, dotted numbers, IPv6 addresses)
+//! are looked up by token in a hash map ([`super::literal_tokens`], a few dozen bytes per
+//! needle); all others (names, phone numbers, odd spellings) are compiled into one Aho-Corasick
+//! automaton (ASCII-case-insensitive, leftmost-longest), so a value without any needle costs
+//! one scan whatever the number of pairs. Where hits of both overlap, the leftmost, then the
+//! longest, wins. A hit counts only when it is not glued to its surroundings, as
 //! its [`Boundary`] says (`bob@x.test` is not inside `jimbob@x.test`, `10.0.0.1` not inside
 //! `10.0.0.12`). It knows nothing about serialization: the [`super::Rewriter`] calls it on text
 //! pieces and fixes serialized lengths around it, exactly as for URLs.
@@ -13,6 +16,7 @@ use std::collections::HashMap;
 use aho_corasick::{AhoCorasick, MatchKind};
 
 use super::error::RewriteError;
+use super::literal_tokens::TokenIndex;
 
 /// What may not touch a needle on either side for a hit to count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -29,7 +33,7 @@ pub enum Boundary {
 }
 
 impl Boundary {
-    fn accepts(self, hay: &[u8], start: usize, end: usize) -> bool {
+    pub(crate) fn accepts(self, hay: &[u8], start: usize, end: usize) -> bool {
         let before = start.checked_sub(1).map(|i| hay[i]);
         let after = hay.get(end).copied();
         let after2 = hay.get(end + 1).copied();
@@ -60,58 +64,82 @@ impl Boundary {
     }
 }
 
-/// Collects pairs before compiling them.
+/// Collects pairs before compiling them. Needles with a syntax go straight into their final
+/// token index; the others wait for the automaton.
 #[derive(Debug, Default)]
 pub struct LiteralsBuilder {
-    /// Lower-cased needle → (replacement, boundary); the first pair for a needle wins.
+    /// Lower-cased needle → (replacement, boundary), for the automaton.
     pairs: HashMap<Vec<u8>, (Vec<u8>, Boundary)>,
+    /// The needles with a syntax.
+    tokens: TokenIndex,
 }
 
 impl LiteralsBuilder {
     /// Adds `needle` → `replacement`. Needles are matched ASCII-case-insensitively; empty
-    /// needles and needles equal to their replacement are ignored.
+    /// needles and needles equal to their replacement are ignored; the first pair for a needle
+    /// wins.
     pub fn add(&mut self, needle: &[u8], replacement: &[u8], boundary: Boundary) -> &mut Self {
-        if !needle.is_empty() && !needle.eq_ignore_ascii_case(replacement) {
-            self.pairs
-                .entry(needle.to_ascii_lowercase())
-                .or_insert_with(|| (replacement.to_vec(), boundary));
+        if needle.is_empty() || needle.eq_ignore_ascii_case(replacement) {
+            return self;
+        }
+        let needle = needle.to_ascii_lowercase();
+        if self.tokens.contains(&needle) || self.pairs.contains_key(&needle) {
+            return self;
+        }
+        if TokenIndex::accepts(&needle, boundary) {
+            self.tokens.insert(needle, replacement.to_vec(), boundary);
+        } else {
+            self.pairs.insert(needle, (replacement.to_vec(), boundary));
         }
         self
     }
 
     /// How many distinct needles were added.
     pub fn len(&self) -> usize {
-        self.pairs.len()
+        self.pairs.len() + self.tokens.len()
     }
 
     /// Whether no needle was added.
     pub fn is_empty(&self) -> bool {
-        self.pairs.is_empty()
+        self.len() == 0
     }
 
     /// Compiles the automaton.
     pub fn build(self) -> Result<Literals, RewriteError> {
+        let tokens = self.tokens;
         let mut needles = Vec::with_capacity(self.pairs.len());
         let mut targets = Vec::with_capacity(self.pairs.len());
         for (needle, target) in self.pairs {
             needles.push(needle);
             targets.push(target);
         }
-        let automaton = AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::LeftmostLongest)
-            .build(&needles)
-            .map_err(|e| RewriteError::Literals(e.to_string()))?;
-        Ok(Literals { automaton, targets })
+        let automaton = if needles.is_empty() {
+            None
+        } else {
+            let automaton = AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(&needles)
+                .map_err(|e| RewriteError::Literals(e.to_string()))?;
+            Some(automaton)
+        };
+        Ok(Literals {
+            automaton,
+            targets,
+            tokens,
+        })
     }
 }
 
 /// Compiled literal pairs. Cheap to share between threads.
 #[derive(Clone, Debug)]
 pub struct Literals {
-    automaton: AhoCorasick,
+    /// The needles without a syntax (`None`: there are none).
+    automaton: Option<AhoCorasick>,
     /// Replacement and boundary, by pattern index.
     targets: Vec<(Vec<u8>, Boundary)>,
+    /// The needles with a syntax.
+    tokens: TokenIndex,
 }
 
 impl Literals {
@@ -122,31 +150,59 @@ impl Literals {
 
     /// How many needles.
     pub fn len(&self) -> usize {
-        self.targets.len()
+        self.targets.len() + self.tokens.len()
     }
 
     /// Whether there are no needles.
     pub fn is_empty(&self) -> bool {
-        self.targets.is_empty()
+        self.len() == 0
     }
 
-    /// Whether any needle occurs in `hay` (boundaries not checked: a necessary condition).
+    /// Whether any needle may occur in `hay`, also when `hay` is still dump-escaped (a necessary
+    /// condition for [`Literals::replace_into`] to replace anything).
     pub fn has_candidate(&self, hay: &[u8]) -> bool {
-        !self.targets.is_empty() && self.automaton.is_match(hay)
+        self.automaton.as_ref().is_some_and(|a| a.is_match(hay)) || self.tokens.has_candidate(hay)
     }
 
     /// Appends `hay` to `out` with every accepted occurrence replaced; returns how many.
     pub fn replace_into(&self, hay: &[u8], out: &mut Vec<u8>) -> usize {
+        let mut tokens = self.tokens.matches(hay).into_iter().peekable();
+        let mut automaton = self
+            .automaton
+            .as_ref()
+            .into_iter()
+            .flat_map(|a| a.find_iter(hay))
+            .filter_map(|found| {
+                let (replacement, boundary) = &self.targets[found.pattern().as_usize()];
+                boundary
+                    .accepts(hay, found.start(), found.end())
+                    .then_some((found.start(), found.end(), replacement.as_slice()))
+            })
+            .peekable();
         let mut cursor = 0;
         let mut count = 0;
-        for found in self.automaton.find_iter(hay) {
-            let (replacement, boundary) = &self.targets[found.pattern().as_usize()];
-            if !boundary.accepts(hay, found.start(), found.end()) {
+        loop {
+            let next = match (automaton.peek(), tokens.peek()) {
+                (None, None) => break,
+                (Some(_), None) => automaton.next(),
+                (None, Some(_)) => tokens.next(),
+                (Some(a), Some(t)) => {
+                    if (a.0, std::cmp::Reverse(a.1)) <= (t.0, std::cmp::Reverse(t.1)) {
+                        automaton.next()
+                    } else {
+                        tokens.next()
+                    }
+                }
+            };
+            let Some((start, end, replacement)) = next else {
+                break;
+            };
+            if start < cursor {
                 continue;
             }
-            out.extend_from_slice(&hay[cursor..found.start()]);
+            out.extend_from_slice(&hay[cursor..start]);
             out.extend_from_slice(replacement);
-            cursor = found.end();
+            cursor = end;
             count += 1;
         }
         out.extend_from_slice(&hay[cursor..]);
@@ -191,8 +247,8 @@ mod tests {
             assert_eq!(replace(&l, untouched), (untouched.into(), 0), "{untouched}");
         }
         assert!(
-            l.has_candidate(b"jimbob@x.test"),
-            "a candidate, rejected later"
+            l.has_candidate(b"x\\nbob@x.test\\t"),
+            "still dump-escaped: a candidate"
         );
         assert!(!l.has_candidate(b"nothing here"));
     }

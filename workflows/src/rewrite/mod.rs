@@ -63,6 +63,7 @@
 
 pub mod error;
 pub mod literal;
+mod literal_tokens;
 pub mod mysql_dump;
 mod mysql_escape;
 mod mysql_insert;

@@ -7,6 +7,7 @@
 //! so a value first written to production between this read and a table's dump is replaced in
 //! its own column but not inside other values. The clear values live in memory only.
 
+use futures::TryStreamExt;
 use sqlx::{Connection, PgConnection};
 use std::collections::BTreeSet;
 
@@ -127,6 +128,38 @@ impl Reader {
         }
     }
 
+    /// Rows of two text columns, one at a time (the collect queries return every distinct
+    /// personal value of production: streamed, never held as one result set).
+    async fn each_pair(
+        &mut self,
+        sql: &str,
+        mut f: impl FnMut(Option<String>, Option<String>),
+    ) -> Result<(), StepError> {
+        match self {
+            Reader::Pg(conn) => {
+                let mut rows = sqlx::query_as(sql).fetch(&mut *conn);
+                while let Some((a, b)) = rows
+                    .try_next()
+                    .await
+                    .map_err(|e| postgres::classify("production", e))?
+                {
+                    f(a, b);
+                }
+            }
+            Reader::My(pool) => {
+                let mut rows = sqlx::query_as(sql).fetch(&*pool);
+                while let Some((a, b)) = rows
+                    .try_next()
+                    .await
+                    .map_err(|e| mysql::classify("production", e))?
+                {
+                    f(a, b);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Column names of a table.
     async fn columns(&mut self, schema: &str, table: &str) -> Result<Vec<String>, StepError> {
         match self {
@@ -194,9 +227,11 @@ pub async fn collect(
                 "SELECT DISTINCT '', {} FROM {qualified} WHERE {col} IS NOT NULL",
                 reader.text(&col)
             );
-            for (_, value) in reader.pairs(&sql).await? {
-                found.add(*fake, value.as_deref().unwrap_or(""));
-            }
+            reader
+                .each_pair(&sql, |_, value| {
+                    found.add(*fake, value.as_deref().unwrap_or(""))
+                })
+                .await?;
         }
         let Some((key, value)) = kind.meta() else {
             continue;
@@ -220,13 +255,15 @@ pub async fn collect(
             reader.text(&value),
             conditions.join(" OR ")
         );
-        for (k, v) in reader.pairs(&sql).await? {
-            if let (Some(k), Some(v)) = (k, v) {
-                if let Some((fake, _)) = kind.meta_fake(&k) {
-                    found.add(fake, &v);
+        reader
+            .each_pair(&sql, |k, v| {
+                if let (Some(k), Some(v)) = (k, v) {
+                    if let Some((fake, _)) = kind.meta_fake(&k) {
+                        found.add(fake, &v);
+                    }
                 }
-            }
-        }
+            })
+            .await?;
     }
     found.administrators = administrators(reader, tables, prefix).await?;
     Ok(found)

@@ -15,8 +15,8 @@ use crate::rewrite::{Boundary, Literals, RewriteError};
 /// Shortest full name searched in text.
 const MIN_NAME_LEN: usize = 5;
 
-/// Builds the literal pairs.
-pub fn build(collected: &Collected, faker: &Faker) -> Result<Literals, RewriteError> {
+/// Builds the literal pairs, freeing the collected values as it goes.
+pub fn build(collected: Collected, faker: &Faker) -> Result<Literals, RewriteError> {
     let mut b = Literals::builder();
     let mut add = |needle: &str, fake: &str, boundary: Boundary| {
         b.add(needle.as_bytes(), fake.as_bytes(), boundary);
@@ -28,29 +28,29 @@ pub fn build(collected: &Collected, faker: &Faker) -> Result<Literals, RewriteEr
             b.add(escaped.as_bytes(), fake.as_bytes(), boundary);
         }
     };
-    for email in &collected.emails {
-        let fake = faker.email(email);
-        add(email, &fake, Boundary::Email);
+    for email in collected.emails {
+        let fake = faker.email(&email);
+        add(&email, &fake, Boundary::Email);
         add(
             &email.replace('@', "%40"),
             &fake.replace('@', "%40"),
             Boundary::Email,
         );
     }
-    for ip in &collected.ips {
+    for ip in collected.ips {
         let boundary = if ip.contains(':') {
             Boundary::Hex
         } else {
             Boundary::Number
         };
-        add(ip, &faker.ip(ip), boundary);
+        add(&ip, &faker.ip(&ip), boundary);
     }
-    for phone in &collected.phones {
-        add(phone, &faker.phone(phone), Boundary::Number);
+    for phone in collected.phones {
+        add(&phone, &faker.phone(&phone), Boundary::Number);
     }
-    for name in &collected.names {
+    for name in collected.names {
         if name.split_whitespace().count() >= 2 && name.chars().count() >= MIN_NAME_LEN {
-            add(name, &faker.name(name), Boundary::Word);
+            add(&name, &faker.name(&name), Boundary::Word);
         }
     }
     b.build()
@@ -69,7 +69,7 @@ mod tests {
         c.names.insert("Zebulon Quartermaine".into());
         c.names.insert("Zebulon".into());
         c.names.insert("Seán O'Brien".into());
-        let literals = build(&c, &faker).unwrap();
+        let literals = build(c, &faker).unwrap();
         let mut out = Vec::new();
         let text = "fan@mail.test fan%40mail.test 81.2.69.142 Zebulon Quartermaine Zebulon O\\'x";
         literals.replace_into(text.as_bytes(), &mut out);

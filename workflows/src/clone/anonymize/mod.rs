@@ -114,14 +114,13 @@ impl Anonymization {
         let report = job
             .step("collect-personal-data", |run| async move {
                 let (collected, kept) = self.gather(snapshot, None).await?;
-                let prepared = self.prepare(&collected, kept.clone())?;
-                let report = CollectReport {
+                let mut report = CollectReport {
                     key_id: self.faker.key_id(),
                     emails: collected.emails.len(),
                     ips: collected.ips.len(),
                     phones: collected.phones.len(),
                     names: collected.names.len(),
-                    in_text_pairs: prepared.1,
+                    in_text_pairs: 0,
                     fingerprint: self.faker.fingerprint(
                         [
                             &collected.emails,
@@ -134,8 +133,11 @@ impl Anonymization {
                         .map(String::as_str),
                     ),
                     administrators: collected.administrators.len(),
-                    kept_admin_id: kept.map(|k| k.id),
+                    kept_admin_id: kept.as_ref().map(|k| k.id),
                 };
+                // The collected values are freed while the dictionary is built.
+                let prepared = self.prepare(collected, kept)?;
+                report.in_text_pairs = prepared.1;
                 let _ = self.ready.set(Arc::new(prepared.0));
                 run.progress(
                     6.0,
@@ -159,7 +161,7 @@ impl Anonymization {
         self.ready
             .get_or_try_init(|| async {
                 let (collected, kept) = self.gather(snapshot, Some(report.kept_admin_id)).await?;
-                Ok(Arc::new(self.prepare(&collected, kept)?.0))
+                Ok(Arc::new(self.prepare(collected, kept)?.0))
             })
             .await
             .cloned()
@@ -216,7 +218,7 @@ impl Anonymization {
     /// Compiles the dictionary; returns the prepared parts and the number of literal pairs.
     fn prepare(
         &self,
-        collected: &Collected,
+        collected: Collected,
         kept: Option<KeptAdmin>,
     ) -> Result<(Prepared, usize), StepError> {
         let literals = dictionary::build(collected, &self.faker)
