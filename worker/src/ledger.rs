@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 use sqlx::PgPool;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -271,7 +271,7 @@ async fn commit(pool: &PgPool, writes: &[Write]) -> Result<Vec<Fence>, sqlx::Err
     let held = |i: &usize| matches!(fences[*i], Fence::Held { .. });
 
     // Progress: the last report per job wins; a job succeeding in this batch ends at 100%.
-    let finishing: Vec<Uuid> = writes
+    let finishing: HashSet<Uuid> = writes
         .iter()
         .filter_map(|w| match w {
             Write::Finish {
