@@ -100,7 +100,8 @@ impl Leases {
         let held = self.snapshot();
         let jobs: Vec<Uuid> = held.iter().map(|h| h.0).collect();
         let tokens: Vec<Uuid> = held.iter().map(|h| h.1).collect();
-        let renewed: HashMap<Uuid, bool> = sqlx::query_as::<_, (Uuid, bool)>(
+        // job -> cancel requested, for every lease still ours (renewed or not).
+        let still_ours: HashMap<Uuid, bool> = sqlx::query_as::<_, (Uuid, bool)>(
             "WITH held AS ( \
                 SELECT j.id, j.cancel_requested_at IS NOT NULL AS cancel_requested, \
                        j.lease_expires_at < now() + make_interval(secs => $5) AS due \
@@ -130,7 +131,7 @@ impl Leases {
         .into_iter()
         .collect();
         for (job, _, signals) in held {
-            match renewed.get(&job) {
+            match still_ours.get(&job) {
                 None => signals.raise(StepError::LeaseLost),
                 Some(true) => signals.raise(StepError::Cancelled),
                 Some(false) => {}
