@@ -171,4 +171,47 @@ mod tests {
         let plain = CloneSpec::parse(&json!({"action": "refresh", "site": "shop"})).unwrap();
         assert!(!plain.anonymize && plain.keep_admin.is_none());
     }
+
+    #[test]
+    fn the_published_schema_lists_exactly_the_fields_parse_accepts() {
+        let schema: Value = serde_json::from_str(include_str!(
+            "../../../worker/schema/clone-spec.v1.schema.json"
+        ))
+        .expect("schema JSON");
+        let keys = |v: &Value| -> Vec<String> {
+            let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+            k.sort();
+            k
+        };
+        let site_spec = json!({"production_url": "https://shop.test", "db_url_sealed": "AAAA",
+            "uploads_dir": "/srv/up", "table_prefix": "wp_", "staging_url": "https://s.shop.test",
+            "staging_db_url_sealed": "AAAA", "staging_uploads_dir": "/srv/s", "tags": ["a"],
+            "allow_same_url": false});
+        let full = json!({"action": "create", "site": "shop", "site_spec": site_spec,
+            "anonymize": true, "keep_admin": "ops", "parallel_tables": 2, "keep_options": ["x"],
+            "tables": ["posts"], "exclude": ["users"], "include_live": false, "basic_auth": true,
+            "template": true, "backup": "/b.sql"});
+        // Every field serde knows is in the schema and nothing else: serde refuses unknown fields.
+        let parsed: CloneSpec = serde_json::from_value(full.clone()).expect("every field");
+        assert_eq!(keys(&schema["properties"]), keys(&full));
+        assert_eq!(
+            keys(&schema["properties"]["site_spec"]["properties"]),
+            keys(&site_spec)
+        );
+        assert_eq!(
+            serde_json::to_value(parsed.site_spec.unwrap()).unwrap(),
+            site_spec
+        );
+        assert_eq!(schema["additionalProperties"], false);
+        let mut unknown = full.clone();
+        unknown["color"] = json!("red");
+        assert!(CloneSpec::parse(&unknown).is_err());
+        // `required` is what parsing cannot do without.
+        for field in ["action", "site"] {
+            let mut spec = json!({"action": "create", "site": "shop"});
+            spec.as_object_mut().unwrap().remove(field);
+            assert!(CloneSpec::parse(&spec).is_err(), "{field}");
+        }
+        assert_eq!(schema["required"], json!(["action", "site"]));
+    }
 }
