@@ -285,6 +285,24 @@ impl TestEnv {
         .await
     }
 
+    /// Waits (30 s at most) until exactly `expected` messages are recorded as dead letters;
+    /// returns their reasons, oldest first.
+    pub async fn wait_dead_letters(&self, expected: usize) -> Vec<String> {
+        wait_for(
+            &format!("{expected} dead letters recorded"),
+            Duration::from_secs(30),
+            || async move {
+                let reasons: Vec<String> =
+                    sqlx::query_scalar("SELECT reason FROM dead_letters ORDER BY id")
+                        .fetch_all(&self.pool)
+                        .await
+                        .ok()?;
+                (reasons.len() == expected).then_some(reasons)
+            },
+        )
+        .await
+    }
+
     /// Number of completed checkpoints of a job.
     pub async fn checkpoints(&self, id: Uuid) -> i64 {
         sqlx::query_scalar(

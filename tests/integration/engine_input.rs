@@ -59,23 +59,7 @@ async fn poison_messages_are_dead_lettered_with_a_reason_and_the_worker_carries_
         JobState::Succeeded
     );
 
-    let pool = env.pool.clone();
-    let expected = cases.len() as i64;
-    wait_for(
-        "every poison message recorded",
-        Duration::from_secs(30),
-        || {
-            let pool = pool.clone();
-            async move {
-                let n: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters")
-                    .fetch_one(&pool)
-                    .await
-                    .ok()?;
-                (n == expected).then_some(())
-            }
-        },
-    )
-    .await;
+    env.wait_dead_letters(cases.len()).await;
     let listed = stdout_json(&env.cli(&["dlq", "list", "--json"]));
     let reasons: Vec<String> = listed
         .as_array()

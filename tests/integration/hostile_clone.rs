@@ -8,7 +8,7 @@ use serde_json::json;
 use sqlx::mysql::MySqlPool;
 use sqlx::PgPool;
 use std::time::Duration;
-use understudy_tests::{last_json, stdout_json, wait_for, TestEnv};
+use understudy_tests::{last_json, stdout_json, TestEnv};
 use understudy_worker::contract::Priority;
 use understudy_worker::state::JobState;
 
@@ -234,23 +234,7 @@ async fn hostile_clone_specs_over_amqp_are_dead_lettered_and_the_worker_carries_
         env.wait_terminal(good, Duration::from_secs(60)).await,
         JobState::Succeeded
     );
-    let pool = env.pool.clone();
-    let expected = specs.len() as i64;
-    wait_for(
-        "every hostile spec recorded",
-        Duration::from_secs(30),
-        || {
-            let pool = pool.clone();
-            async move {
-                let n: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters")
-                    .fetch_one(&pool)
-                    .await
-                    .ok()?;
-                (n == expected).then_some(())
-            }
-        },
-    )
-    .await;
+    env.wait_dead_letters(specs.len()).await;
     let listed = stdout_json(&env.cli(&["dlq", "list", "--json"]));
     for dead in listed.as_array().unwrap() {
         let reason = dead["reason"].as_str().unwrap();

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use understudy_tests::sandbox_fixture::{sandbox_env, write_bundle};
-use understudy_tests::{wait_for, TestEnv};
+use understudy_tests::TestEnv;
 use understudy_worker::contract::Priority;
 use understudy_worker::state::JobState;
 
@@ -186,23 +186,7 @@ async fn hostile_provision_specs_never_become_jobs() {
         env.wait_terminal(good, Duration::from_secs(60)).await,
         JobState::Succeeded
     );
-    let pool = env.pool.clone();
-    let expected = specs.len() as i64;
-    let reasons: Vec<String> = wait_for(
-        "every hostile spec recorded",
-        Duration::from_secs(30),
-        || {
-            let pool = pool.clone();
-            async move {
-                let reasons: Vec<String> = sqlx::query_scalar("SELECT reason FROM dead_letters")
-                    .fetch_all(&pool)
-                    .await
-                    .ok()?;
-                (reasons.len() as i64 == expected).then_some(reasons)
-            }
-        },
-    )
-    .await;
+    let reasons = env.wait_dead_letters(specs.len()).await;
     for reason in &reasons {
         assert!(reason.contains("provision:"), "{reason}");
     }
