@@ -11,7 +11,7 @@ use understudy_tests::{last_json, php_rejects, TestEnv};
 use understudy_worker::contract::Priority;
 use understudy_worker::state::JobState;
 
-use super::clone_pg::{make_source, make_uploads, pg_url};
+use super::clone_pg::{add_pg_site, make_source, make_uploads, pg_url, PgSite};
 
 async fn steps(env: &TestEnv, job: &str) -> Vec<String> {
     sqlx::query_scalar("SELECT name FROM job_steps WHERE job_id = $1::uuid ORDER BY name")
@@ -45,20 +45,12 @@ fn plugin_admits(plugin: &std::path::Path, user: &str, password: &str) -> bool {
 async fn same_server_template_fast_path_falls_back_when_busy_and_basic_auth_is_generated() {
     let env = TestEnv::new("clonefast").await;
     let host = format!("fast-{}.example", &env.namespace[1..]);
-    let (source, _scratch) = make_source(&env, &host, 200).await;
-    let uploads = make_uploads(&env);
-    let staging_uploads = env.dir.join("staging/wp-content/uploads");
-    env.add_site(&[
-        "fast",
-        "--url",
-        &format!("https://{host}"),
-        "--db",
-        &pg_url(&source),
-        "--uploads",
-        uploads.to_str().unwrap(),
-        "--staging-uploads",
-        staging_uploads.to_str().unwrap(),
-    ]);
+    let PgSite {
+        source,
+        scratch: _scratch,
+        staging_uploads,
+        ..
+    } = add_pg_site(&env, "fast", &host, 200, &[]).await;
     let _worker = env.worker(&[]);
     let (_connection, mut events) = env.listen_events("clone.*.progress").await;
 

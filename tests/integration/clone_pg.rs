@@ -68,6 +68,49 @@ pub async fn make_source(env: &TestEnv, host: &str, posts: u32) -> (String, Scra
     (name, scratch)
 }
 
+/// A generated production site registered as `name`: its database (dropped with `scratch`),
+/// uploads, and the staging uploads directory the registry points at.
+pub struct PgSite {
+    pub source: String,
+    pub scratch: Scratch,
+    pub uploads: std::path::PathBuf,
+    pub staging_uploads: std::path::PathBuf,
+}
+
+/// Generates `posts` posts for `host` and registers them with `site add NAME`, plus `extra`.
+pub async fn add_pg_site(
+    env: &TestEnv,
+    name: &str,
+    host: &str,
+    posts: u32,
+    extra: &[&str],
+) -> PgSite {
+    let (source, scratch) = make_source(env, host, posts).await;
+    let uploads = make_uploads(env);
+    let staging_uploads = env.dir.join("staging/wp-content/uploads");
+    let url = format!("https://{host}");
+    let db = pg_url(&source);
+    let mut args = vec![
+        name,
+        "--url",
+        &url,
+        "--db",
+        &db,
+        "--uploads",
+        uploads.to_str().unwrap(),
+        "--staging-uploads",
+        staging_uploads.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    env.add_site(&args);
+    PgSite {
+        source,
+        scratch,
+        uploads,
+        staging_uploads,
+    }
+}
+
 pub fn make_uploads(env: &TestEnv) -> std::path::PathBuf {
     let uploads = env.dir.join("site/wp-content/uploads");
     std::fs::create_dir_all(uploads.join("2026/11")).unwrap();
@@ -103,22 +146,12 @@ fn prod_url_regex(host: &str) -> String {
 async fn postgres_staging_is_created_refreshed_and_destroyed_with_safe_rewrites() {
     let env = TestEnv::new("clonepg").await;
     let host = format!("shop-{}.example", &env.namespace[1..]);
-    let (source, _scratch) = make_source(&env, &host, 300).await;
-    let uploads = make_uploads(&env);
-    let staging_uploads = env.dir.join("staging/wp-content/uploads");
-    env.add_site(&[
-        "shop",
-        "--url",
-        &format!("https://{host}"),
-        "--db",
-        &pg_url(&source),
-        "--uploads",
-        uploads.to_str().unwrap(),
-        "--staging-uploads",
-        staging_uploads.to_str().unwrap(),
-        "--tag",
-        "client-a",
-    ]);
+    let PgSite {
+        source,
+        scratch: _scratch,
+        uploads,
+        staging_uploads,
+    } = add_pg_site(&env, "shop", &host, 300, &["--tag", "client-a"]).await;
     let _worker = env.worker(&[]);
 
     let out = env.cli(&["staging", "create", "shop", "--wait", "--json"]);
