@@ -62,8 +62,23 @@ async fn a_worker_serves_health_readiness_and_prometheus_metrics_on_loopback() {
         env.wait_terminal(id, Duration::from_secs(30)).await,
         JobState::Succeeded
     );
-    let (status, metrics) = get(&address, "/metrics");
-    assert_eq!(status, 200);
+    // The job's state is committed before the worker counts the attempt as ended: read the
+    // metrics once the worker has nothing in flight.
+    let metrics = wait_for(
+        "the worker to count the job as ended",
+        Duration::from_secs(30),
+        || {
+            let address = address.clone();
+            async move {
+                let (status, metrics) = get(&address, "/metrics");
+                assert_eq!(status, 200);
+                metrics
+                    .contains("understudy_jobs_in_flight 0")
+                    .then_some(metrics)
+            }
+        },
+    )
+    .await;
     for expected in [
         "understudy_jobs_started_total{kind=\"noop\"} 1",
         "understudy_jobs_finished_total{kind=\"noop\",outcome=\"succeeded\"} 1",
