@@ -413,11 +413,8 @@ impl Drop for TestEnv {
                 .expect("cleanup runtime");
             rt.block_on(async move {
                 if let Ok(admin) = sqlx::PgPool::connect(&admin_url).await {
-                    let _ = sqlx::query(&format!(
-                        "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
-                    ))
-                    .execute(&admin)
-                    .await;
+                    let _ = understudy_workflows::clone::postgres::drop_database(&admin, &database)
+                        .await;
                 }
                 delete_namespace(&settings, &topology).await;
                 remove_sandboxes(&owner).await;

@@ -382,8 +382,12 @@ pub struct CopyArgs {
     #[arg(long)]
     pub no_basic_auth: bool,
     /// Never use the same-server `CREATE DATABASE … TEMPLATE` fast path (PostgreSQL).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "force_template")]
     pub no_template: bool,
+    /// Use the fast path even when most of production holds its URL (rewriting that in place
+    /// is slower than streaming, so by default such a copy streams).
+    #[arg(long)]
+    pub force_template: bool,
 }
 
 /// Personal data on the copy (create and refresh).
@@ -483,8 +487,29 @@ pub struct BenchCloneArgs {
     /// Tables copied at once by our clone.
     #[arg(long, default_value_t = 2)]
     pub parallel_tables: usize,
+    /// Which copies to measure (comma-separated; ratios need `plain`).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "plain,rewrite,anonymize,fast-path"
+    )]
+    pub runs: Vec<BenchCloneRun>,
     #[arg(long)]
     pub json: bool,
+}
+
+/// One measured copy of `bench clone`.
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
+pub enum BenchCloneRun {
+    /// Plain `pg_dump | psql` / `mysqldump | mysql`.
+    Plain,
+    /// Our clone with URL rewrite, streaming.
+    Rewrite,
+    /// Our clone with URL rewrite and anonymization.
+    Anonymize,
+    /// The same-server `CREATE DATABASE … TEMPLATE` fast path (PostgreSQL).
+    FastPath,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]

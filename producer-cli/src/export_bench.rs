@@ -56,11 +56,7 @@ pub async fn run(settings: &Settings, args: BenchExportArgs) -> Outcome {
             "database name {current:?} cannot be extended safely"
         )));
     }
-    sqlx::query(&format!(
-        "DROP DATABASE IF EXISTS \"{scratch}\" WITH (FORCE)"
-    ))
-    .execute(&admin)
-    .await?;
+    understudy_workflows::clone::postgres::drop_database(&admin, &scratch).await?;
     sqlx::query(&format!("CREATE DATABASE \"{scratch}\""))
         .execute(&admin)
         .await?;
@@ -159,11 +155,7 @@ pub async fn run(settings: &Settings, args: BenchExportArgs) -> Outcome {
     // Stop the worker before its database goes.
     drop(workers);
     drop(pool);
-    sqlx::query(&format!(
-        "DROP DATABASE IF EXISTS \"{scratch}\" WITH (FORCE)"
-    ))
-    .execute(&admin)
-    .await?;
+    understudy_workflows::clone::postgres::drop_database(&admin, &scratch).await?;
     if args.json {
         output::json(&report);
     } else {

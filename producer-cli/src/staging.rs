@@ -215,6 +215,9 @@ fn clone_message(
     if copy.no_template {
         spec["template"] = json!(false);
     }
+    if copy.force_template {
+        spec["force_template"] = json!(true);
+    }
     if anonymize.anonymize {
         spec["anonymize"] = json!(true);
         if let Some(login) = &anonymize.keep_admin {

@@ -1,5 +1,5 @@
 //! The same-server `CREATE DATABASE … TEMPLATE` fast path (and its fallback to streaming when
-//! production has a session), generated basic-auth credentials, and a clone job published over
+//! production has a session or its bulk holds its URL), generated basic-auth credentials, and a clone job published over
 //! AMQP with an inline site spec (database URL sealed), on real PostgreSQL.
 
 use serde_json::{json, Value};
@@ -228,8 +228,46 @@ async fn same_server_template_fast_path_falls_back_when_busy_and_basic_auth_is_g
     let gone = env.cli(&["staging", "credentials", "fast"]);
     assert_eq!(gone.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&gone.stderr).contains("--basic-auth"));
+
+    // Production's bulk holds its URL (a ~20 MB table where every row does): rewriting that in
+    // place costs more than streaming it, so the copy streams and says why; --force-template
+    // takes the fast path anyway.
+    sqlx::query(&format!(
+        "INSERT INTO wp_posts (post_title, post_content, guid) \
+         SELECT 'bulk ' || i, 'see https://{host}/p/' || i || ' ' || \
+         (SELECT string_agg(md5(i::text || '-' || j::text), ' ') FROM generate_series(1, 80) j), '' \
+         FROM generate_series(1, 8000) i"
+    ))
+    .execute(&prod)
+    .await
+    .unwrap();
     prod.close().await;
     staging.close().await;
+    let out = env.cli(&["staging", "refresh", "fast", "--wait", "--json"]);
+    let status = last_json(&out);
+    assert!(out.status.success(), "refresh failed: {status}");
+    let copy = &status["job"]["result"]["copy"];
+    assert_eq!(copy["method"], "stream", "{copy}");
+    assert!(
+        copy["reason"].as_str().unwrap().contains("holds its host"),
+        "{copy}"
+    );
+    assert!(
+        copy["density"]["dense_share"].as_f64().unwrap() > 0.35,
+        "{copy}"
+    );
+    let out = env.cli(&[
+        "staging",
+        "refresh",
+        "fast",
+        "--force-template",
+        "--wait",
+        "--json",
+    ]);
+    let status = last_json(&out);
+    assert!(out.status.success(), "refresh failed: {status}");
+    let copy = &status["job"]["result"]["copy"];
+    assert_eq!(copy["method"], "template", "{copy}");
     let out = env.cli(&["staging", "destroy", "fast", "--wait", "--json"]);
     assert!(out.status.success());
 }

@@ -35,9 +35,7 @@ impl Drop for Scratch {
                 .unwrap_or_default();
                 for name in names {
                     let _ =
-                        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                            .execute(&pool)
-                            .await;
+                        understudy_workflows::clone::postgres::drop_database(&pool, &name).await;
                 }
             });
         })

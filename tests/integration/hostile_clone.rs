@@ -278,9 +278,7 @@ impl Drop for PgDatabases {
                 .unwrap_or_default();
                 for name in names {
                     let _ =
-                        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                            .execute(&pool)
-                            .await;
+                        understudy_workflows::clone::postgres::drop_database(&pool, &name).await;
                 }
             });
         })

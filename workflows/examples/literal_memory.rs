@@ -2,6 +2,8 @@
 //! `%40` spellings, 109,010 IPv4 addresses, 107,280 two-word names):
 //! `cargo run --release -p understudy-workflows --example literal_memory`.
 //! Prints VmHWM/VmRSS after the needles are made, after the build, and after a search.
+//! An argument `names` or `tokens` builds only the names (automaton) or only the e-mails and
+//! IPs (token index).
 
 use understudy_workflows::rewrite::{Boundary, Literals};
 
@@ -20,8 +22,11 @@ fn main() {
         "anna", "bert", "carla", "dieter", "emil", "frida", "gustav", "hanna", "ingo", "julia",
         "klaus", "lena", "mario", "nina", "otto", "paula",
     ];
+    // `names`, `tokens` or (default) both: which part of the dictionary to build.
+    let part = std::env::args().nth(1).unwrap_or_default();
+    let (tokens, names) = (part != "names", part != "tokens");
     let mut b = Literals::builder();
-    for i in 0..117_731usize {
+    for i in (0..117_731usize).filter(|_| tokens) {
         let email = format!(
             "{}.{}{i}@mail{}.example",
             words[i % 16],
@@ -36,7 +41,7 @@ fn main() {
             Boundary::Email,
         );
     }
-    for i in 0..109_010usize {
+    for i in (0..109_010usize).filter(|_| tokens) {
         let ip = format!(
             "{}.{}.{}.{}",
             10 + i % 200,
@@ -50,7 +55,7 @@ fn main() {
             Boundary::Number,
         );
     }
-    for i in 0..107_280usize {
+    for i in (0..107_280usize).filter(|_| names) {
         let name = format!("{} {}son{i}", words[i % 16], words[(i / 16) % 16]);
         b.add(name.as_bytes(), b"Kavoru Tesima", Boundary::Word);
     }
@@ -69,5 +74,25 @@ fn main() {
         hay.len() / 1_000_000,
         t.elapsed(),
         status()
+    );
+    // Prose without any needle, as post content: 3 KB values, the pre-check on each.
+    let prose = words
+        .iter()
+        .chain(&["lorem", "ipsum", "dolor", "sit", "amet", "version", "2.4"])
+        .cycle()
+        .take(500)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let value = format!("<p>{prose}, {prose}.</p>");
+    let values = 100_000_000 / value.len();
+    let t = std::time::Instant::now();
+    let candidates = (0..values)
+        .filter(|_| literals.has_candidate(std::hint::black_box(value.as_bytes())))
+        .count();
+    println!(
+        "pre-checked {} MB of prose in {:?} ({candidates} candidates)",
+        values * value.len() / 1_000_000,
+        t.elapsed()
     );
 }

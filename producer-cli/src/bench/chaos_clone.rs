@@ -14,7 +14,8 @@ use understudy_workflows::sites::registry::{self, SiteInput};
 use understudy_workflows::sites::{DbEngine, DbUrl};
 use uuid::Uuid;
 
-use super::clone::{failure, generate_mysql, generate_postgres, mysql_server, pg_server, HOST};
+use super::chaos_data::{generate_mysql, generate_postgres};
+use super::clone::{failure, mysql_server, pg_server, HOST};
 use super::Scratch;
 use crate::commands::Failure;
 use understudy_worker::Settings;

@@ -1,7 +1,8 @@
 //! `understudy bench clone`: a generated ~1 GB WordPress-shaped production database copied by
 //! plain `pg_dump | psql` (or `mysqldump | mysql`) and by our clone job (URL rewrite in the
-//! stream), on the same server; seconds, the ratio to plain, and the worker's peak RSS.
-//! The generated database is kept between runs (rebuilt when the size changes).
+//! stream), then with anonymization too (and, on PostgreSQL, through the same-server `TEMPLATE`
+//! fast path), on the same server; seconds, the ratio to plain, each step's completion time and
+//! the worker's peak RSS per run. The source site comes from [`clone_data`] (kept between runs).
 
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
@@ -15,70 +16,15 @@ use understudy_workflows::sites::registry::{self, SiteInput};
 use understudy_workflows::sites::{DbEngine, DbUrl, SiteError};
 
 use super::{clone_data, peak_rss_mib, round, wait_until, Scratch};
-use crate::cli::{BenchCloneArgs, BenchEngineKind};
+use crate::cli::{BenchCloneArgs, BenchCloneRun, BenchEngineKind};
 use crate::commands::{Failure, Outcome};
 use crate::output;
 
-const SOURCE: &str = "understudy_bench_wp";
 pub(super) const HOST: &str = "bench-shop.example";
 
-/// Posts for a target size: each post is ~2.7 KB of content plus 3 meta rows.
-fn posts_for(size_mb: u64) -> u64 {
-    (size_mb * 1_000_000 / 3_300).max(1_000)
-}
-
-fn content_block() -> String {
-    let para = format!(
-        "<!-- wp:paragraph --><p>Our <a href=\"https://{HOST}/shop/item-__I__\">item __I__</a> ships fast. \
-         <img class=\"wp-image-__I__\" src=\"https://{HOST}/wp-content/uploads/2026/11/p__I__.jpg\"> \
-         Questions? mail help@{HOST} — ünïcödé ✓ lorem ipsum dolor sit amet, consectetur adipiscing elit, \
-         sed do eiusmod tempor incididunt ut labore et dolore magna aliqua.</p><!-- /wp:paragraph -->\n"
-    );
-    para.repeat(6)
-}
-
-fn meta_value() -> String {
-    format!(
-        "a:2:{{s:4:\"file\";s:9:\"photo.jpg\";s:3:\"src\";s:__N__:\"https://{HOST}/img/__I__\";}}"
-    )
-}
-
-pub(super) fn generate_postgres(posts: u64) -> String {
-    let content = content_block().replace('\'', "''");
-    let meta = meta_value();
-    format!(
-        "CREATE TABLE wp_options (option_id bigserial PRIMARY KEY, option_name varchar(191) NOT NULL UNIQUE, option_value text NOT NULL, autoload varchar(20) NOT NULL DEFAULT 'yes');\n\
-         INSERT INTO wp_options (option_name, option_value) VALUES ('siteurl', 'https://{HOST}'), ('home', 'https://{HOST}'), ('blogname', 'Bench'), ('blog_public', '1');\n\
-         CREATE TABLE wp_posts (\"ID\" bigserial PRIMARY KEY, post_title text NOT NULL, post_content text NOT NULL, guid varchar(255) NOT NULL);\n\
-         CREATE TABLE wp_postmeta (meta_id bigserial PRIMARY KEY, post_id bigint NOT NULL, meta_key varchar(255), meta_value text);\n\
-         INSERT INTO wp_posts (post_title, post_content, guid) SELECT 'Post ' || i, replace('{content}', '__I__', i::text), 'https://{HOST}/?p=' || i FROM generate_series(1, {posts}) i;\n\
-         INSERT INTO wp_postmeta (post_id, meta_key, meta_value) SELECT i, '_meta', replace(replace('{meta}', '__I__', i::text), '__N__', length('https://{HOST}/img/' || i)::text) FROM generate_series(1, {posts}) i;\n\
-         INSERT INTO wp_postmeta (post_id, meta_key, meta_value) SELECT i, k, 'value ' || i FROM generate_series(1, {posts}) i, (VALUES ('_a'), ('_b')) v(k);\n\
-         CREATE INDEX wp_postmeta_post ON wp_postmeta (post_id);\n\
-         CREATE TABLE understudy_bench_marker (posts bigint);\n\
-         INSERT INTO understudy_bench_marker VALUES ({posts});\n"
-    )
-}
-
-pub(super) fn generate_mysql(posts: u64) -> String {
-    let content = content_block().replace('\\', "\\\\").replace('\'', "\\'");
-    let meta = meta_value();
-    let series = format!(
-        "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {posts})"
-    );
-    format!(
-        "SET SESSION max_recursive_iterations = 100000000;\n\
-         CREATE TABLE wp_options (option_id bigint unsigned NOT NULL AUTO_INCREMENT PRIMARY KEY, option_name varchar(191) NOT NULL UNIQUE, option_value longtext NOT NULL, autoload varchar(20) NOT NULL DEFAULT 'yes') DEFAULT CHARSET=utf8mb4;\n\
-         INSERT INTO wp_options (option_name, option_value) VALUES ('siteurl', 'https://{HOST}'), ('home', 'https://{HOST}'), ('blogname', 'Bench'), ('blog_public', '1');\n\
-         CREATE TABLE wp_posts (ID bigint unsigned NOT NULL AUTO_INCREMENT PRIMARY KEY, post_title text NOT NULL, post_content longtext NOT NULL, guid varchar(255) NOT NULL) DEFAULT CHARSET=utf8mb4;\n\
-         CREATE TABLE wp_postmeta (meta_id bigint unsigned NOT NULL AUTO_INCREMENT PRIMARY KEY, post_id bigint unsigned NOT NULL, meta_key varchar(255), meta_value longtext, KEY post_id (post_id)) DEFAULT CHARSET=utf8mb4;\n\
-         INSERT INTO wp_posts (post_title, post_content, guid) {series} SELECT CONCAT('Post ', i), REPLACE('{content}', '__I__', i), CONCAT('https://{HOST}/?p=', i) FROM s;\n\
-         INSERT INTO wp_postmeta (post_id, meta_key, meta_value) {series} SELECT i, '_meta', REPLACE(REPLACE('{meta}', '__I__', i), '__N__', LENGTH(CONCAT('https://{HOST}/img/', i))) FROM s;\n\
-         INSERT INTO wp_postmeta (post_id, meta_key, meta_value) {series} SELECT i, '_a', CONCAT('value ', i) FROM s;\n\
-         INSERT INTO wp_postmeta (post_id, meta_key, meta_value) {series} SELECT i, '_b', CONCAT('value ', i) FROM s;\n\
-         CREATE TABLE understudy_bench_marker (posts bigint);\n\
-         INSERT INTO understudy_bench_marker VALUES ({posts});\n"
-    )
+/// `x` to two decimals (ratios).
+fn two_decimals(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
 }
 
 pub(super) fn failure(e: understudy_workflows::StepError) -> Failure {
@@ -105,70 +51,6 @@ pub(super) fn mysql_server() -> Result<DbUrl, Failure> {
     let url = std::env::var("UNDERSTUDY_BENCH_MYSQL_URL")
         .unwrap_or_else(|_| "mysql://understudy:understudy@127.0.0.1:3306/understudy_bench".into());
     DbUrl::parse("UNDERSTUDY_BENCH_MYSQL_URL", &url).map_err(|e| Failure::Input(e.to_string()))
-}
-
-async fn ensure_source(server: &DbUrl, posts: u64) -> Result<(DbUrl, f64), Failure> {
-    let source = server.with_database(SOURCE);
-    let began = Instant::now();
-    match server.engine {
-        DbEngine::Postgres => {
-            let admin = postgres::admin(server).await.map_err(failure)?;
-            if postgres::database_exists(&admin, SOURCE).await? {
-                let pool = postgres::connect(&source).await.map_err(failure)?;
-                // An older generator's marker has no version column: the query fails, rebuild.
-                let have: Option<i64> = sqlx::query_scalar(
-                    "SELECT posts FROM understudy_bench_marker WHERE version = $1",
-                )
-                .bind(clone_data::VERSION)
-                .fetch_optional(&pool)
-                .await
-                .ok()
-                .flatten();
-                pool.close().await;
-                if have == Some(posts as i64) {
-                    return Ok((source, 0.0));
-                }
-                postgres::drop_database(&admin, SOURCE).await?;
-            }
-            eprintln!("bench: generating the PostgreSQL source ({posts} posts)");
-            postgres::create_database(&admin, SOURCE).await?;
-            clone_data::generate(&source, HOST, posts).await?;
-        }
-        DbEngine::Mysql => {
-            let admin = mysql::admin(server).await.map_err(failure)?;
-            if mysql::database_exists(&admin, SOURCE)
-                .await
-                .map_err(|e| Failure::Other(e.into()))?
-            {
-                let pool = mysql::connect(&source).await.map_err(failure)?;
-                let have: Option<i64> =
-                    sqlx::query_scalar("SELECT posts FROM understudy_bench_marker")
-                        .fetch_optional(&pool)
-                        .await
-                        .ok()
-                        .flatten();
-                pool.close().await;
-                if have == Some(posts as i64) {
-                    return Ok((source, 0.0));
-                }
-                mysql::drop_database(&admin, SOURCE)
-                    .await
-                    .map_err(|e| Failure::Other(e.into()))?;
-            }
-            eprintln!("bench: generating the MariaDB source ({posts} posts)");
-            sqlx::query(&format!("CREATE DATABASE `{SOURCE}` CHARACTER SET utf8mb4"))
-                .execute(&admin)
-                .await
-                .map_err(|e| Failure::Other(e.into()))?;
-            let pool = mysql::connect(&source).await.map_err(failure)?;
-            sqlx::raw_sql(&generate_mysql(posts))
-                .execute(&pool)
-                .await
-                .map_err(|e| Failure::Other(e.into()))?;
-            pool.close().await;
-        }
-    }
-    Ok((source, began.elapsed().as_secs_f64()))
 }
 
 /// The source's size on disk in MB (PostgreSQL: `pg_database_size`; MariaDB: data + indexes).
@@ -199,7 +81,7 @@ async fn database_mb(source: &DbUrl) -> Result<f64, Failure> {
 
 /// Plain `pg_dump | psql` / `mysqldump | mysql` into a throwaway database; seconds.
 async fn plain_copy(source: &DbUrl) -> Result<f64, Failure> {
-    let target = source.with_database(&format!("{SOURCE}_plain"));
+    let target = source.with_database(&format!("{}_plain", source.database));
     let cancel = tokio_util::sync::CancellationToken::new();
     let began;
     match source.engine {
@@ -282,6 +164,19 @@ fn reset_peak_rss(pid: u32) {
     let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
 }
 
+/// User + system CPU seconds a process has used (`/proc/PID/stat`), if it is still running.
+fn cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses: state is field 3,
+    // utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf reads a constant of the running system.
+    let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (per_sec > 0).then(|| ticks / per_sec as f64)
+}
+
 async fn our_clone(
     bench: &Scratch,
     source: &DbUrl,
@@ -290,6 +185,7 @@ async fn our_clone(
 ) -> Result<(f64, Value), Failure> {
     let pid = bench.workers.0[0].id();
     reset_peak_rss(pid);
+    let cpu_before = cpu_secs(pid);
     let secrets = bench
         .settings
         .secret_box()
@@ -319,6 +215,9 @@ async fn our_clone(
             json!({ "action": action, "site": name, "parallel_tables": options.parallel });
         if action == "create" {
             spec["template"] = json!(options.template);
+            // The fast path is measured even on this URL-dense site, where a normal job
+            // would stream (the report shows the density estimate that decides it).
+            spec["force_template"] = json!(options.template);
             if options.anonymize {
                 spec["anonymize"] = json!(true);
             }
@@ -372,6 +271,11 @@ async fn our_clone(
     .await?;
     let mut result = result.unwrap_or(Value::Null);
     result["worker_peak_rss_mib"] = json!(peak_rss_mib(pid));
+    // CPU seconds of the worker for this run: comparable across runs on a busy machine, where
+    // the wall time also measures the other processes.
+    result["worker_cpu_secs"] = json!(cpu_before
+        .zip(cpu_secs(pid))
+        .map(|(before, after)| round(after - before)));
     result["step_done_at_secs"] = steps
         .into_iter()
         .map(|(name, secs)| (name, json!(round(secs))))
@@ -416,53 +320,62 @@ pub async fn clone(settings: &Settings, args: BenchCloneArgs) -> Outcome {
         engines.push(("mysql", mysql_server()?));
     }
     for (label, server) in engines {
-        let posts = match server.engine {
-            DbEngine::Postgres => clone_data::posts_for(args.size_mb),
-            DbEngine::Mysql => posts_for(args.size_mb),
-        };
-        let (source, generated) = ensure_source(&server, posts).await?;
+        let (source, posts, generated) = clone_data::ensure(&server, HOST, args.size_mb).await?;
         let size_mb = database_mb(&source).await?;
-        eprintln!("bench: {label}: plain copy");
-        let plain = plain_copy(&source).await?;
+        let wanted = |run: BenchCloneRun| args.runs.contains(&run);
+        let mut entry = json!({
+            "posts": posts,
+            "database_mb": size_mb,
+            "generate_secs": round(generated),
+        });
+        let mut plain = None;
+        if wanted(BenchCloneRun::Plain) {
+            eprintln!("bench: {label}: plain copy");
+            let secs = plain_copy(&source).await?;
+            eprintln!("bench: {label}: plain {secs:.1} s");
+            entry["plain_dump_load_secs"] = json!(round(secs));
+            plain = Some(secs);
+        }
+        let ratio = |secs: f64| plain.map(|p| two_decimals(secs / p));
         let name = format!("bench-{label}");
         let stream = Run {
             parallel: args.parallel_tables,
             anonymize: false,
             template: false,
         };
-        eprintln!("bench: {label}: our clone with URL rewrite (streaming)");
-        eprintln!("bench: {label}: plain {plain:.1} s");
-        let (ours, result) = our_clone(&bench, &source, &name, stream).await?;
-        track(&result);
-        eprintln!(
-            "bench: {label}: clone + rewrite {ours:.1} s; steps done at {}",
-            result["step_done_at_secs"]
-        );
-        eprintln!("bench: {label}: our clone with URL rewrite and anonymization");
-        let anonymize = Run {
-            anonymize: true,
-            ..stream
-        };
-        let (anon, anon_result) = our_clone(&bench, &source, &name, anonymize).await?;
-        track(&anon_result);
-        eprintln!("bench: {label}: clone + rewrite + anonymize {anon:.1} s");
-        let mut entry = json!({
-            "posts": posts,
-            "database_mb": size_mb,
-            "generate_secs": round(generated),
-            "plain_dump_load_secs": round(plain),
-            "clone_rewrite_secs": round(ours),
-            "ratio_to_plain": round(ours / plain * 100.0) / 100.0,
-            "replacements": result["replacements"],
-            "rows": result["rows"],
-            "clone_steps_done_at_secs": result["step_done_at_secs"],
-            "clone_rewrite_worker_rss_mib": result["worker_peak_rss_mib"],
-            "anonymize_worker_rss_mib": anon_result["worker_peak_rss_mib"],
-            "clone_rewrite_anonymize_secs": round(anon),
-            "anonymize_ratio_to_plain": round(anon / plain * 100.0) / 100.0,
-            "anonymized": anon_result["anonymization"],
-        });
-        if server.engine == DbEngine::Postgres {
+        if wanted(BenchCloneRun::Rewrite) {
+            eprintln!("bench: {label}: our clone with URL rewrite (streaming)");
+            let (ours, result) = our_clone(&bench, &source, &name, stream).await?;
+            track(&result);
+            eprintln!(
+                "bench: {label}: clone + rewrite {ours:.1} s; steps done at {}",
+                result["step_done_at_secs"]
+            );
+            entry["clone_rewrite_secs"] = json!(round(ours));
+            entry["ratio_to_plain"] = json!(ratio(ours));
+            entry["replacements"] = result["replacements"].clone();
+            entry["rows"] = result["rows"].clone();
+            entry["clone_steps_done_at_secs"] = result["step_done_at_secs"].clone();
+            entry["clone_rewrite_worker_rss_mib"] = result["worker_peak_rss_mib"].clone();
+            entry["clone_rewrite_worker_cpu_secs"] = result["worker_cpu_secs"].clone();
+        }
+        if wanted(BenchCloneRun::Anonymize) {
+            eprintln!("bench: {label}: our clone with URL rewrite and anonymization");
+            let anonymize = Run {
+                anonymize: true,
+                ..stream
+            };
+            let (anon, result) = our_clone(&bench, &source, &name, anonymize).await?;
+            track(&result);
+            eprintln!("bench: {label}: clone + rewrite + anonymize {anon:.1} s");
+            entry["clone_rewrite_anonymize_secs"] = json!(round(anon));
+            entry["anonymize_ratio_to_plain"] = json!(ratio(anon));
+            entry["anonymize_worker_rss_mib"] = result["worker_peak_rss_mib"].clone();
+            entry["anonymize_worker_cpu_secs"] = result["worker_cpu_secs"].clone();
+            entry["anonymize_steps_done_at_secs"] = result["step_done_at_secs"].clone();
+            entry["anonymized"] = result["anonymization"].clone();
+        }
+        if server.engine == DbEngine::Postgres && wanted(BenchCloneRun::FastPath) {
             eprintln!("bench: {label}: same-server fast path (CREATE DATABASE … TEMPLATE)");
             let fast = Run {
                 template: true,
@@ -480,10 +393,12 @@ pub async fn clone(settings: &Settings, args: BenchCloneArgs) -> Outcome {
                 "reason": copy["reason"],
                 "job_secs": round(secs),
                 "template_copy_secs": copy["template_secs"],
+                "density": copy["density"],
                 "rewrite_in_place_secs": copy["rewrite_secs"],
-                "ratio_to_plain": round(secs / plain * 100.0) / 100.0,
+                "ratio_to_plain": ratio(secs),
                 "replacements": fast_result["replacements"],
                 "worker_rss_mib": fast_result["worker_peak_rss_mib"],
+                "worker_cpu_secs": fast_result["worker_cpu_secs"],
             });
         }
         report[label] = entry;

@@ -3,6 +3,7 @@
 
 pub mod chaos;
 mod chaos_clone;
+mod chaos_data;
 pub mod clone;
 pub mod clone_data;
 pub mod engine;
@@ -53,11 +54,7 @@ impl Scratch {
                 "database name {current:?} cannot be extended safely"
             )));
         }
-        sqlx::query(&format!(
-            "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
-        ))
-        .execute(&admin)
-        .await?;
+        understudy_workflows::clone::postgres::drop_database(&admin, &database).await?;
         sqlx::query(&format!("CREATE DATABASE \"{database}\""))
             .execute(&admin)
             .await?;
@@ -127,12 +124,7 @@ impl Scratch {
     /// Drops the scratch database and deletes the run's queues and exchanges.
     pub async fn finish(admin: PgPool, scratch: &Leftovers) -> Result<(), Failure> {
         delete_namespace(&scratch.settings).await;
-        sqlx::query(&format!(
-            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-            scratch.database
-        ))
-        .execute(&admin)
-        .await?;
+        understudy_workflows::clone::postgres::drop_database(&admin, &scratch.database).await?;
         Ok(())
     }
 

@@ -18,6 +18,7 @@ pub mod anonymize;
 pub mod basic_auth;
 pub mod copy_mysql;
 pub mod copy_pg;
+pub mod density;
 pub mod environment;
 pub mod harden;
 pub mod inline_site;
@@ -131,9 +132,10 @@ async fn clone_site(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
         DbEngine::Postgres => {
             let chosen: template::CopyMethod = job
                 .step("template", |run| {
-                    let (source, incoming) = (&source, &incoming);
+                    let (source, incoming, site, plan) = (&source, &incoming, &site, &plan);
                     async move {
-                        let chosen = template::try_template(spec, source, incoming).await?;
+                        let chosen =
+                            template::try_template(spec, site, plan, source, incoming).await?;
                         let message = match chosen.template_secs {
                             Some(secs) => format!(
                                 "fast path: CREATE DATABASE … TEMPLATE production in {secs} s ({})",

@@ -104,32 +104,72 @@ pub async fn create_database(server: &PgPool, name: &str) -> Result<(), sqlx::Er
     Ok(())
 }
 
-pub async fn drop_database(server: &PgPool, name: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!(
-        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-        quote_ident(name)
-    ))
+/// Ends the client sessions connected to database `name` (not our own). Background workers
+/// are left alone: PostgreSQL stops an autovacuum worker itself when the database is dropped,
+/// renamed or used as a template, and a non-superuser may not signal one (`WITH (FORCE)` fails
+/// with "must be a superuser to terminate superuser process" while autovacuum runs there).
+async fn end_sessions(server: &PgPool, name: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+    )
+    .bind(name)
     .execute(server)
     .await?;
     Ok(())
 }
 
+/// The client sessions connected to database `name` (not our own), each as its application
+/// name (or `user@address` when it gave none), to say who keeps a template busy.
+pub async fn client_sessions(server: &PgPool, name: &str) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT coalesce(nullif(application_name, ''), usename || '@' || coalesce(host(client_addr), 'local')) \
+         FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() \
+         AND backend_type = 'client backend' ORDER BY backend_start",
+    )
+    .bind(name)
+    .fetch_all(server)
+    .await
+}
+
+/// Whether `error` is PostgreSQL's "database is being accessed by other users".
+fn in_use(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("55006"))
+}
+
+/// Drops a database (staging and scratch copies only), ending its sessions first; a session
+/// that connects meanwhile is ended on the next of a few attempts.
+pub async fn drop_database(server: &PgPool, name: &str) -> Result<(), sqlx::Error> {
+    let mut attempt = 0;
+    loop {
+        end_sessions(server, name).await?;
+        match sqlx::query(&format!("DROP DATABASE IF EXISTS {}", quote_ident(name)))
+            .execute(server)
+            .await
+        {
+            Err(e) if in_use(&e) && attempt < 4 => attempt += 1,
+            other => return other.map(|_| ()),
+        }
+    }
+}
+
 /// Renames a database, disconnecting its sessions first (staging only).
 pub async fn rename_database(server: &PgPool, from: &str, to: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-    )
-    .bind(from)
-    .execute(server)
-    .await?;
-    sqlx::query(&format!(
-        "ALTER DATABASE {} RENAME TO {}",
-        quote_ident(from),
-        quote_ident(to)
-    ))
-    .execute(server)
-    .await?;
-    Ok(())
+    let mut attempt = 0;
+    loop {
+        end_sessions(server, from).await?;
+        match sqlx::query(&format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            quote_ident(from),
+            quote_ident(to)
+        ))
+        .execute(server)
+        .await
+        {
+            Err(e) if in_use(&e) && attempt < 4 => attempt += 1,
+            other => return other.map(|_| ()),
+        }
+    }
 }
 
 /// A PostgreSQL client program with connection arguments (password through the environment).

@@ -227,6 +227,46 @@ where
     supervise(task, pids, cancel).await
 }
 
+/// Runs `load` with what `produce` writes as its stdin (a generator feeding a loader, on a
+/// blocking thread); returns what `produce` returned. An error of `produce` other than a broken
+/// pipe kills the program, so it never takes a partial input for the whole; a broken pipe means
+/// the program stopped reading, and its own error is reported.
+pub async fn feed<T, F>(
+    load: Program,
+    produce: F,
+    cancel: CancellationToken,
+) -> Result<T, StepError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut dyn Write) -> std::io::Result<T> + Send + 'static,
+{
+    let pids = Arc::new(Mutex::new(Vec::new()));
+    let task = {
+        let pids = pids.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut sink = load.spawn(Stdio::piped(), Stdio::null())?;
+            pids.lock().expect("pids").push(sink.id());
+            let errors = drain_stderr(&mut sink);
+            let mut writer = BufWriter::with_capacity(1 << 20, sink.stdin.take().expect("piped"));
+            let produced = produce(&mut writer).and_then(|value| writer.flush().map(|_| value));
+            let stopped_reading =
+                matches!(&produced, Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe);
+            if produced.is_err() && !stopped_reading {
+                // Before its stdin closes: end of input would look like the whole of it.
+                let _ = sink.kill();
+            }
+            drop(writer);
+            let status = sink.wait().map_err(StepError::retryable)?;
+            let stderr = errors.join().unwrap_or_default();
+            if !status.success() && (produced.is_ok() || stopped_reading) {
+                return Err(failure(load.name, status, &stderr));
+            }
+            produced.map_err(|e| StepError::Retryable(format!("feeding {}: {e}", load.name)))
+        })
+    };
+    supervise(task, pids, cancel).await
+}
+
 /// Awaits the blocking task; on cancellation kills its programs so it ends promptly.
 async fn supervise<T>(
     mut task: tokio::task::JoinHandle<Result<T, StepError>>,
@@ -275,5 +315,47 @@ mod tests {
             failure("psql", status, syntax),
             StepError::Permanent(_)
         ));
+    }
+
+    #[tokio::test]
+    async fn feed_returns_what_was_written_and_reports_the_program_or_the_producer() {
+        let fed = feed(
+            Program::new("cat"),
+            |out| out.write_all(b"rows\n").map(|_| 5),
+            CancellationToken::new(),
+        )
+        .await;
+        assert!(matches!(fed, Ok(5)), "{fed:?}");
+
+        // The program stops reading: its failure is the error, not the broken pipe.
+        let fed = feed(
+            Program::new("false"),
+            |out| {
+                for _ in 0..64 {
+                    out.write_all(&[b'x'; 1 << 16])?;
+                }
+                Ok(())
+            },
+            CancellationToken::new(),
+        )
+        .await;
+        assert!(
+            matches!(&fed, Err(StepError::Permanent(m)) if m.starts_with("false failed")),
+            "{fed:?}"
+        );
+
+        // The producer fails: the program is killed, not left to take a partial input.
+        let began = std::time::Instant::now();
+        let fed: Result<(), _> = feed(
+            Program::new("sleep").arg("30"),
+            |_| Err(std::io::Error::other("generator broke")),
+            CancellationToken::new(),
+        )
+        .await;
+        assert!(
+            matches!(&fed, Err(StepError::Retryable(m)) if m.contains("generator broke")),
+            "{fed:?}"
+        );
+        assert!(began.elapsed() < std::time::Duration::from_secs(20));
     }
 }

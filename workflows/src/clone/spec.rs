@@ -65,6 +65,10 @@ pub struct CloneSpec {
     /// when production has no other session (see `clone::template`); `false` always streams.
     #[serde(default = "default_true")]
     pub template: bool,
+    /// Use the fast path even when most of production holds its host (see `clone::density`:
+    /// rewriting in place is then slower than streaming).
+    #[serde(default)]
+    pub force_template: bool,
     /// Restore: the backup file to load (from `understudy site backups`).
     #[serde(default)]
     pub backup: Option<String>,
@@ -190,7 +194,7 @@ mod tests {
         let full = json!({"action": "create", "site": "shop", "site_spec": site_spec,
             "anonymize": true, "keep_admin": "ops", "parallel_tables": 2, "keep_options": ["x"],
             "tables": ["posts"], "exclude": ["users"], "include_live": false, "basic_auth": true,
-            "template": true, "backup": "/b.sql"});
+            "template": true, "force_template": false, "backup": "/b.sql"});
         // Every field serde knows is in the schema and nothing else: serde refuses unknown fields.
         let parsed: CloneSpec = serde_json::from_value(full.clone()).expect("every field");
         assert_eq!(keys(&schema["properties"]), keys(&full));

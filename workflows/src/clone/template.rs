@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::io::{BufRead, Read};
 use std::time::Instant;
 
+use super::density::{self, Density};
 use super::plan::TableReport;
 use super::postgres;
 use super::process::{self, Program};
@@ -36,6 +37,9 @@ pub struct CopyMethod {
     /// Seconds of `CREATE DATABASE … TEMPLATE` (fast path only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_secs: Option<f64>,
+    /// How much of production holds its host (when estimated, see `clone::density`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub density: Option<Density>,
 }
 
 impl CopyMethod {
@@ -44,6 +48,7 @@ impl CopyMethod {
             method: "stream".into(),
             reason: reason.into(),
             template_secs: None,
+            density: None,
         }
     }
 
@@ -74,78 +79,116 @@ fn quote_ident(name: &str) -> String {
 }
 
 /// Tries `CREATE DATABASE incoming TEMPLATE source`; falls back (returns a `stream` method)
-/// when production has other sessions or the server refuses (permissions, version).
+/// when most of production holds its host (unless `force_template`), when production has other
+/// sessions or the server refuses (permissions, version).
 pub async fn try_template(
     spec: &CloneSpec,
+    site: &crate::sites::Site,
+    plan: &super::plan::Plan,
     source: &DbUrl,
     incoming: &DbUrl,
 ) -> Result<CopyMethod, StepError> {
     if let Some(reason) = not_applicable(spec, source, incoming) {
         return Ok(CopyMethod::stream(reason));
     }
+    let hosts = super::plan::rewriter(site, plan)?.hosts();
+    let density = density::estimate(source, plan, &hosts).await?;
+    if !density.template_pays() && !spec.force_template {
+        return Ok(CopyMethod {
+            density: Some(density.clone()),
+            ..CopyMethod::stream(format!(
+                "about {:.0} % of production's data (by size, from a sample) holds its host: \
+                 rewriting that in place would take longer than streaming it \
+                 (\"force_template\": true uses the fast path anyway)",
+                density.dense_share * 100.0
+            ))
+        });
+    }
     let admin = postgres::admin(incoming).await?;
-    let fail = |e| postgres::classify(&incoming.display(), e);
-    postgres::drop_database(&admin, &incoming.database)
-        .await
-        .map_err(fail)?;
-    // A session closed a moment ago (our own validate step) can linger while its backend
-    // exits: look again for up to a second before calling production busy.
-    let mut others: i64 = 0;
-    for _ in 0..10 {
-        others = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-        )
-        .bind(&source.database)
-        .fetch_one(&admin)
-        .await
-        .map_err(fail)?;
-        if others == 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let created = create_from_template(&admin, source, incoming, patience(spec)).await;
+    admin.close().await;
+    match created.map_err(|e| postgres::classify(&incoming.display(), e))? {
+        Ok(secs) => Ok(CopyMethod {
+            method: "template".into(),
+            reason: "production and staging share a server and production had no other session"
+                .into(),
+            template_secs: Some(secs),
+            density: Some(density),
+        }),
+        Err(reason) => Ok(CopyMethod {
+            density: Some(density),
+            ..CopyMethod::stream(reason)
+        }),
     }
-    if others > 0 {
-        admin.close().await;
-        return Ok(CopyMethod::stream(format!(
-            "{others} other session(s) connected to production {}: a template must be idle",
-            source.display()
-        )));
-    }
+}
+
+/// How long production may take to become idle before the copy streams instead. Our own
+/// sessions (validate, density sample) closed a moment ago and their backends may still be
+/// exiting, longer on a loaded server; PostgreSQL itself waits up to 5 s for autovacuum to stop.
+/// A forced fast path waits longer: whoever forced it prefers waiting to streaming.
+fn patience(spec: &CloneSpec) -> std::time::Duration {
+    std::time::Duration::from_secs(if spec.force_template { 30 } else { 3 })
+}
+
+/// `CREATE DATABASE incoming TEMPLATE source` once production is idle: `Ok(Ok(seconds))` when
+/// made, `Ok(Err(why))` when production stayed busy or the server refused, `Err` on trouble.
+async fn create_from_template(
+    admin: &sqlx::PgPool,
+    source: &DbUrl,
+    incoming: &DbUrl,
+    patience: std::time::Duration,
+) -> Result<Result<f64, String>, sqlx::Error> {
+    postgres::drop_database(admin, &incoming.database).await?;
     let version: i32 = sqlx::query_scalar("SELECT current_setting('server_version_num')::int")
-        .fetch_one(&admin)
-        .await
-        .map_err(fail)?;
+        .fetch_one(admin)
+        .await?;
     let strategy = if version >= 150_000 {
         " STRATEGY = FILE_COPY"
     } else {
         ""
     };
-    let began = Instant::now();
-    let created = sqlx::query(&format!(
+    let create = format!(
         "CREATE DATABASE {} TEMPLATE {}{strategy}",
         quote_ident(&incoming.database),
         quote_ident(&source.database)
-    ))
-    .execute(&admin)
-    .await;
-    admin.close().await;
-    match created {
-        Ok(_) => Ok(CopyMethod {
-            method: "template".into(),
-            reason: "production and staging share a server and production had no other session"
-                .into(),
-            template_secs: Some((began.elapsed().as_secs_f64() * 100.0).round() / 100.0),
-        }),
-        Err(sqlx::Error::Database(db))
-            if matches!(db.code().as_deref(), Some("55006" | "42501" | "3D000")) =>
-        {
-            // 55006: someone connected meanwhile; 42501: not the owner of production.
-            Ok(CopyMethod::stream(format!(
-                "PostgreSQL refused the template copy ({}); streamed instead",
-                db.message()
-            )))
+    );
+    let deadline = Instant::now() + patience;
+    loop {
+        let sessions = postgres::client_sessions(admin, &source.database).await?;
+        let busy = if sessions.is_empty() {
+            let began = Instant::now();
+            match sqlx::query(&create).execute(admin).await {
+                Ok(_) => return Ok(Ok((began.elapsed().as_secs_f64() * 100.0).round() / 100.0)),
+                // 55006: a session (or an autovacuum worker that did not stop) is there.
+                Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("55006") => {
+                    format!("PostgreSQL refused the template copy ({})", db.message())
+                }
+                // 42501: not the owner of production; 3D000: production is gone.
+                Err(sqlx::Error::Database(db))
+                    if matches!(db.code().as_deref(), Some("42501" | "3D000")) =>
+                {
+                    return Ok(Err(format!(
+                        "PostgreSQL refused the template copy ({}); streamed instead",
+                        db.message()
+                    )));
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            format!(
+                "{} other session(s) connected to production {} ({}): a template must be idle",
+                sessions.len(),
+                source.display(),
+                sessions.join(", ")
+            )
+        };
+        if Instant::now() >= deadline {
+            return Ok(Err(format!(
+                "{busy}; still so after {} s, streamed instead",
+                patience.as_secs()
+            )));
         }
-        Err(e) => Err(fail(e)),
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
 
@@ -164,22 +207,28 @@ pub async fn text_columns(
     .await
 }
 
-/// The `COPY (SELECT ctid, cols …) TO STDOUT` reading the candidate rows of one table.
-pub fn candidates_query(qualified: &str, columns: &[String], hosts: &[String]) -> String {
-    let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+/// The SQL condition true for rows where one of `columns` contains one of `hosts`.
+pub fn host_condition(columns: &[String], hosts: &[String]) -> String {
     let mut tests = Vec::new();
-    for c in &cols {
+    for c in columns {
         for h in hosts {
             tests.push(format!(
-                "strpos({c}::text, '{}') > 0",
+                "strpos({}::text, '{}') > 0",
+                quote_ident(c),
                 h.replace('\'', "''")
             ));
         }
     }
+    tests.join(" OR ")
+}
+
+/// The `COPY (SELECT ctid, cols …) TO STDOUT` reading the candidate rows of one table.
+pub fn candidates_query(qualified: &str, columns: &[String], hosts: &[String]) -> String {
+    let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
     format!(
         "COPY (SELECT ctid, {} FROM {qualified} WHERE {}) TO STDOUT",
         cols.join(", "),
-        tests.join(" OR ")
+        host_condition(columns, hosts)
     )
 }
 

@@ -1,22 +1,24 @@
 //! Literal pairs: fixed strings replaced by fixed strings wherever they stand alone in a value
 //! (anonymization: every collected e-mail, IP, phone number and full name → its fake).
 //!
-//! This file owns the search: needles with a syntax (e-mails, dotted numbers, IPv6 addresses)
-//! are looked up by token in a hash map ([`super::literal_tokens`], a few dozen bytes per
-//! needle); all others (names, phone numbers, odd spellings) are compiled into one Aho-Corasick
-//! automaton (ASCII-case-insensitive, leftmost-longest), so a value without any needle costs
-//! one scan whatever the number of pairs. Where hits of both overlap, the leftmost, then the
-//! longest, wins. A hit counts only when it is not glued to its surroundings, as
-//! its [`Boundary`] says (`bob@x.test` is not inside `jimbob@x.test`, `10.0.0.1` not inside
-//! `10.0.0.12`). It knows nothing about serialization: the [`super::Rewriter`] calls it on text
-//! pieces and fixes serialized lengths around it, exactly as for URLs.
+//! This file owns the search: needles with a syntax (e-mails, dotted numbers, IPv6 addresses,
+//! names that begin and end with a letter or digit) are looked up by token in a hash map
+//! ([`super::literal_tokens`], ~20 bytes per needle plus its replacement); the others (phone
+//! numbers with spaces, odd spellings) are compiled into one Aho-Corasick automaton
+//! (ASCII-case-insensitive, every overlapping occurrence), so a value without any needle costs
+//! one scan whatever the number of pairs. A hit counts only when it is not glued to its
+//! surroundings, as its [`Boundary`] says (`bob@x.test` is not inside `jimbob@x.test`,
+//! `10.0.0.1` not inside `10.0.0.12`); of overlapping accepted hits, the leftmost, then the
+//! longest, wins — a refused occurrence never hides an accepted one it overlaps. It knows
+//! nothing about serialization: the [`super::Rewriter`] calls it on text pieces and fixes
+//! serialized lengths around it, exactly as for URLs.
 
 use std::collections::HashMap;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 
 use super::error::RewriteError;
-use super::literal_tokens::TokenIndex;
+use super::literal_tokens::{Hit, Inserted, TokenIndex};
 
 /// What may not touch a needle on either side for a hit to count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -83,13 +85,14 @@ impl LiteralsBuilder {
             return self;
         }
         let needle = needle.to_ascii_lowercase();
-        if self.tokens.contains(&needle) || self.pairs.contains_key(&needle) {
+        if self.pairs.contains_key(&needle) {
             return self;
         }
-        if TokenIndex::accepts(&needle, boundary) {
-            self.tokens.insert(needle, replacement.to_vec(), boundary);
-        } else {
-            self.pairs.insert(needle, (replacement.to_vec(), boundary));
+        match self.tokens.insert(&needle, replacement, boundary) {
+            Inserted::Added | Inserted::Present => {}
+            Inserted::NotAToken => {
+                self.pairs.insert(needle, (replacement.to_vec(), boundary));
+            }
         }
         self
     }
@@ -118,7 +121,7 @@ impl LiteralsBuilder {
         } else {
             let automaton = AhoCorasick::builder()
                 .ascii_case_insensitive(true)
-                .match_kind(MatchKind::LeftmostLongest)
+                .match_kind(MatchKind::Standard)
                 .build(&needles)
                 .map_err(|e| RewriteError::Literals(e.to_string()))?;
             Some(automaton)
@@ -166,43 +169,35 @@ impl Literals {
 
     /// Appends `hay` to `out` with every accepted occurrence replaced; returns how many.
     pub fn replace_into(&self, hay: &[u8], out: &mut Vec<u8>) -> usize {
-        let mut tokens = self.tokens.matches(hay).into_iter().peekable();
-        let mut automaton = self
-            .automaton
-            .as_ref()
-            .into_iter()
-            .flat_map(|a| a.find_iter(hay))
-            .filter_map(|found| {
+        // Every accepted occurrence, overlapping ones included: an occurrence that fails its
+        // boundary must not hide an accepted one it overlaps (`kaka lo mi` holds `ka lo`,
+        // refused, and maybe `lo mi`).
+        let mut hits = Vec::new();
+        self.tokens.hits(hay, &mut hits);
+        if let Some(automaton) = &self.automaton {
+            for found in automaton.find_overlapping_iter(hay) {
                 let (replacement, boundary) = &self.targets[found.pattern().as_usize()];
-                boundary
-                    .accepts(hay, found.start(), found.end())
-                    .then_some((found.start(), found.end(), replacement.as_slice()))
-            })
-            .peekable();
+                if boundary.accepts(hay, found.start(), found.end()) {
+                    hits.push(Hit {
+                        start: found.start(),
+                        end: found.end(),
+                        replacement,
+                        encoded: false,
+                    });
+                }
+            }
+        }
+        // Leftmost first, then longest; the ones overlapping a taken hit are dropped.
+        hits.sort_unstable_by_key(|h| (h.start, std::cmp::Reverse(h.end)));
         let mut cursor = 0;
         let mut count = 0;
-        loop {
-            let next = match (automaton.peek(), tokens.peek()) {
-                (None, None) => break,
-                (Some(_), None) => automaton.next(),
-                (None, Some(_)) => tokens.next(),
-                (Some(a), Some(t)) => {
-                    if (a.0, std::cmp::Reverse(a.1)) <= (t.0, std::cmp::Reverse(t.1)) {
-                        automaton.next()
-                    } else {
-                        tokens.next()
-                    }
-                }
-            };
-            let Some((start, end, replacement)) = next else {
-                break;
-            };
-            if start < cursor {
+        for hit in hits {
+            if hit.start < cursor {
                 continue;
             }
-            out.extend_from_slice(&hay[cursor..start]);
-            out.extend_from_slice(replacement);
-            cursor = end;
+            out.extend_from_slice(&hay[cursor..hit.start]);
+            hit.write(out);
+            cursor = hit.end;
             count += 1;
         }
         out.extend_from_slice(&hay[cursor..]);
@@ -237,6 +232,11 @@ mod tests {
                 "mail u1@example.invalid, or <u1@example.invalid>.".into(),
                 2
             )
+        );
+        assert_eq!(
+            replace(&l, "?to=bob%40x.test&cc=Bob%40X.TEST"),
+            ("?to=u1%40example.invalid&cc=u1%40example.invalid".into(), 2),
+            "the URL-encoded spelling, with the replacement encoded alike"
         );
         for untouched in [
             "jimbob@x.test",
@@ -288,5 +288,22 @@ mod tests {
         ]);
         assert_eq!(l.len(), 2);
         assert_eq!(replace(&l, "mary-ann@x.test").0, "m@example.invalid");
+    }
+
+    #[test]
+    fn a_refused_occurrence_does_not_hide_an_accepted_one_it_overlaps() {
+        // `ka lo` inside `kaka lo` is glued to a letter; `lo mi` right after it is a name.
+        // Names ending in punctuation and phones with spaces go through the automaton.
+        let l = literals(&[
+            ("ka lo", "A B", Boundary::Word),
+            ("lo mi", "C D", Boundary::Word),
+            ("x. y.", "E F", Boundary::Word),
+            ("y. z", "G H", Boundary::Word),
+            ("555 01", "+1-202", Boundary::Number),
+            ("01 99", "+1-303", Boundary::Number),
+        ]);
+        assert_eq!(replace(&l, "kaka lo mi"), ("kaka C D".into(), 1));
+        assert_eq!(replace(&l, "xx. y. z"), ("xx. G H".into(), 1));
+        assert_eq!(replace(&l, "1555 01 99"), ("1555 +1-303".into(), 1));
     }
 }
