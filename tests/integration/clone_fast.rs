@@ -7,7 +7,7 @@ use sqlx::PgPool;
 use std::process::Command;
 use std::time::Duration;
 use understudy_tests::wordpress_fixture::look_alikes;
-use understudy_tests::{last_json, php_rejects, TestEnv};
+use understudy_tests::{last_json, php_rejects, wait_for, TestEnv};
 use understudy_worker::contract::Priority;
 use understudy_worker::state::JobState;
 
@@ -94,7 +94,17 @@ async fn same_server_template_fast_path_falls_back_when_busy_and_basic_auth_is_g
     );
     assert!(!names.iter().any(|n| n.starts_with("copy:")), "{names:?}");
 
-    let prod = PgPool::connect(&pg_url(&source)).await.unwrap();
+    // One named connection, so a busy reason (and pg_stat_activity) shows it is ours.
+    let prod = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            pg_url(&source)
+                .parse::<sqlx::postgres::PgConnectOptions>()
+                .unwrap()
+                .application_name("understudy-test-production"),
+        )
+        .await
+        .unwrap();
     let staging = PgPool::connect(&pg_url(&format!("{source}_staging")))
         .await
         .unwrap();
@@ -242,7 +252,30 @@ async fn same_server_template_fast_path_falls_back_when_busy_and_basic_auth_is_g
     .await
     .unwrap();
     prod.close().await;
+    drop(prod);
     staging.close().await;
+    // Production is idle only once our session's backend has exited.
+    let pool = env.pool.clone();
+    let database = source.clone();
+    wait_for(
+        "our production session to end",
+        Duration::from_secs(30),
+        || {
+            let (pool, database) = (pool.clone(), database.clone());
+            async move {
+                let sessions: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 \
+                 AND application_name = 'understudy-test-production'",
+                )
+                .bind(&database)
+                .fetch_one(&pool)
+                .await
+                .ok()?;
+                (sessions == 0).then_some(())
+            }
+        },
+    )
+    .await;
     let out = env.cli(&["staging", "refresh", "fast", "--wait", "--json"]);
     let status = last_json(&out);
     assert!(out.status.success(), "refresh failed: {status}");
