@@ -250,11 +250,20 @@ pub enum SiteCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Remove a site from the registry (destroy its staging copy first).
-    Remove { name: String },
-    /// Production backups made by promote (restore one with `staging restore`).
+    /// Remove a site from the registry (destroy its staging copy first). Its backups are kept
+    /// aside (never restorable into another registration) unless --delete-backups.
+    Remove {
+        name: String,
+        /// Delete the site's production backups too.
+        #[arg(long)]
+        delete_backups: bool,
+    },
+    /// Production backups made by promote and restore (restore one with `staging restore`).
     Backups {
         name: String,
+        /// List the backups kept from removed registrations of this name instead.
+        #[arg(long)]
+        removed: bool,
         #[arg(long)]
         json: bool,
     },
@@ -306,12 +315,16 @@ pub enum StagingCommand {
     Destroy(StagingArgs),
     /// Push staging tables to production: backup first, load aside, swap atomically.
     Promote(PromoteArgs),
-    /// Load a backup made by promote back into production.
+    /// Put back the tables a promote replaced, from its backup (current state backed up first).
     Restore {
         site: String,
         /// Backup file (see `understudy site backups SITE`).
         #[arg(long)]
         backup: String,
+        /// Only these tables of the backup (without prefix, comma-separated); default all of
+        /// them, which are exactly the tables the promote replaced.
+        #[arg(long, value_delimiter = ',')]
+        tables: Option<Vec<String>>,
         #[arg(long)]
         wait: bool,
         #[arg(long)]

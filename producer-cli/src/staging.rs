@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use understudy_worker::contract::{JobMessage, Priority};
 use understudy_worker::producer::{Outgoing, Producer};
 use understudy_worker::Settings;
+use understudy_workflows::sites::backups;
 use understudy_workflows::sites::registry::{self, RegistryError, SiteInput};
 use understudy_workflows::sites::{DbUrl, SiteError};
 
@@ -99,58 +100,120 @@ pub async fn site(settings: &Settings, command: SiteCommand) -> Outcome {
             }
             Ok(ExitCode::SUCCESS)
         }
-        SiteCommand::Backups { name, json } => {
-            registry::get(&pool, &name)
-                .await
-                .map_err(registry_failure)?;
-            let dir = settings.data_dir.join("backups").join(&name);
-            let mut files: Vec<(String, u64)> = match std::fs::read_dir(&dir) {
-                Ok(entries) => entries
-                    .filter_map(Result::ok)
-                    .filter(|e| {
-                        e.path()
-                            .extension()
-                            .is_some_and(|x| x == "dump" || x == "sql")
-                    })
-                    .map(|e| {
-                        (
-                            e.path().display().to_string(),
-                            e.metadata().map(|m| m.len()).unwrap_or(0),
-                        )
-                    })
-                    .collect(),
-                Err(_) => Vec::new(),
-            };
-            files.sort();
-            if json {
-                output::json(
-                    &files
-                        .iter()
-                        .map(|(p, b)| json!({"path": p, "bytes": b}))
-                        .collect::<Vec<_>>(),
-                );
-            } else if files.is_empty() {
-                println!("no backups of {name} in {}", dir.display());
+        SiteCommand::Backups {
+            name,
+            removed,
+            json,
+        } => {
+            let list = if removed {
+                backups::of_removed(&pool, &name).await?
             } else {
-                for (path, bytes) in files {
-                    println!("{path}  {bytes} bytes");
+                let site = registry::get(&pool, &name)
+                    .await
+                    .map_err(registry_failure)?;
+                backups::of_site(&pool, site.id).await?
+            };
+            if json {
+                output::json(&list);
+            } else if list.is_empty() {
+                println!("no backups of {name}");
+            } else {
+                for b in &list {
+                    println!(
+                        "{}  {:<11} {} bytes  {}  tables {}",
+                        b.path,
+                        serde_json::to_value(b.kind)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default(),
+                        b.bytes,
+                        b.created_at.format("%Y-%m-%d %H:%M UTC"),
+                        b.tables.join(",")
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
-        SiteCommand::Remove { name } => {
+        SiteCommand::Remove {
+            name,
+            delete_backups,
+        } => {
             if registry::environment(&pool, &name).await?.is_some() {
                 return Err(Failure::Input(format!(
                     "site {name} still has a staging environment: run `understudy staging destroy {name} --wait` first"
                 )));
             }
+            let site = registry::get(&pool, &name)
+                .await
+                .map_err(registry_failure)?;
+            let kept = backups::of_site(&pool, site.id).await?;
+            let note = if kept.is_empty() {
+                String::new()
+            } else if delete_backups {
+                for b in &kept {
+                    match std::fs::remove_file(&b.path) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => {
+                            return Err(Failure::Input(format!(
+                                "cannot delete backup {}: {e}; nothing was removed",
+                                b.path
+                            )))
+                        }
+                    }
+                }
+                backups::delete_of_site(&pool, site.id).await?;
+                format!("; {} backup(s) deleted", kept.len())
+            } else {
+                let moved = keep_aside(settings, &site, &kept)?;
+                backups::keep_removed(&pool, site.id, &moved).await?;
+                format!(
+                    "; {} backup(s) kept in {} (`understudy site backups {name} --removed`; they \
+                     never load into another registration)",
+                    kept.len(),
+                    removed_dir(settings, &site).display()
+                )
+            };
             registry::remove(&pool, &name)
                 .await
                 .map_err(registry_failure)?;
-            println!("site {name} removed");
+            println!("site {name} removed{note}");
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `<data_dir>/backups/<site>.removed-<registration>`: where a removed site's backups are kept.
+fn removed_dir(settings: &Settings, site: &registry::Site) -> std::path::PathBuf {
+    settings.data_dir.join("backups").join(format!(
+        "{}.removed-{}",
+        site.name,
+        &site.id.simple().to_string()[..12]
+    ))
+}
+
+/// Moves a removed site's backup files out of `backups/<site>/`; returns (from, to) paths.
+fn keep_aside(
+    settings: &Settings,
+    site: &registry::Site,
+    kept: &[backups::Backup],
+) -> Result<Vec<(String, String)>, Failure> {
+    let dir = removed_dir(settings, site);
+    let mut moved = Vec::new();
+    for b in kept {
+        let from = Path::new(&b.path);
+        if !from.exists() {
+            continue;
+        }
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Failure::Input(format!("cannot create {}: {e}", dir.display())))?;
+        let to = dir.join(from.file_name().unwrap_or_default());
+        std::fs::rename(from, &to).map_err(|e| {
+            Failure::Input(format!("cannot move backup {} aside: {e}", from.display()))
+        })?;
+        moved.push((b.path.clone(), to.display().to_string()));
+    }
+    Ok(moved)
 }
 
 async fn add(settings: &Settings, pool: &sqlx::PgPool, args: SiteAddArgs) -> Outcome {
@@ -172,6 +235,20 @@ async fn add(settings: &Settings, pool: &sqlx::PgPool, args: SiteAddArgs) -> Out
         staging_uploads_dir: args.staging_uploads,
         tags: args.tags,
         allow_same_url: args.allow_same_url,
+        identities: None,
+    };
+    // Ask the servers who the databases are, so that another spelling of production (or of
+    // another site's database) is refused now; every job checks again before it writes.
+    let input = input.resolve().map_err(|e| Failure::Input(e.to_string()))?;
+    let input = match understudy_workflows::clone::guard::identify(input.clone()).await {
+        Ok(identified) => identified,
+        Err(e) => {
+            eprintln!(
+                "warning: could not ask the database servers who they are ({e}); the site is \
+                 checked by its URLs now and by identity before every job"
+            );
+            input
+        }
     };
     let secrets = settings
         .secret_box()
@@ -332,13 +409,19 @@ pub async fn staging(settings: &Settings, command: StagingCommand) -> Outcome {
         StagingCommand::Restore {
             site,
             backup,
+            tables,
             wait,
             json,
         } => {
-            let message = clone_job(
-                json!({ "action": "restore", "site": site, "backup": backup }),
-                &site,
-            )?;
+            let backup = std::path::absolute(&backup)
+                .map_err(|e| Failure::Input(format!("backup path {backup:?}: {e}")))?
+                .display()
+                .to_string();
+            let mut spec = json!({ "action": "restore", "site": site, "backup": backup });
+            if let Some(tables) = tables {
+                spec["tables"] = json!(tables);
+            }
+            let message = clone_job(spec, &site)?;
             enqueue_message(settings, &site, message, wait, json).await
         }
         StagingCommand::Credentials { site, json } => credentials(settings, &site, json).await,

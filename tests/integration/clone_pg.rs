@@ -504,10 +504,17 @@ async fn bad_clone_input_gets_a_clear_error_and_changes_nothing() {
         &pg_url("understudy"),
         "--uploads",
         up,
+        // Its own staging directory: two sites never share one (the default would be `down`'s).
+        "--staging-uploads",
+        &format!("{up}-notwp-staging"),
         "--table-prefix",
         "zz_",
     ]);
-    assert!(out.status.success());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = env.cli(&["staging", "create", "notwp", "--wait", "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let error = last_json(&out)["job"]["error"]

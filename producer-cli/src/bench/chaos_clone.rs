@@ -130,6 +130,7 @@ impl CloneMix {
                 staging_uploads_dir: None,
                 tags: vec!["chaos".into()],
                 allow_same_url: false,
+                identities: None,
             };
             registry::add(&bench.pool, &secrets, input)
                 .await

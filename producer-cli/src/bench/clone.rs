@@ -205,6 +205,7 @@ async fn our_clone(
         staging_uploads_dir: None,
         tags: vec![],
         allow_same_url: false,
+        identities: None,
     };
     match registry::add(&bench.pool, &secrets, input).await {
         Ok(_) | Err(registry::RegistryError::Site(SiteError::Exists(_))) => {}

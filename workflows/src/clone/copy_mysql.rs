@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::anonymize::Anonymization;
 use super::copy_pg::{rewrite_error, stopped};
 use super::mysql::{self, Credentials};
+use super::ownership::{self, Mark, Owner, Role};
 use super::plan::{self, Plan, TableReport};
 use super::process;
 use super::spec::CloneSpec;
@@ -29,11 +30,12 @@ pub async fn copy(
     anonymization: Option<&Anonymization>,
 ) -> Result<Vec<TableReport>, StepError> {
     job.step("create-database", |_run| async move {
-        let admin = mysql::admin(incoming).await?;
-        mysql::create_database(&admin, &incoming.database, &source.database)
-            .await
-            .map_err(|e| mysql::classify(&incoming.display(), e))?;
-        admin.close().await;
+        let owner = Owner::Job {
+            site: &site.name,
+            job: job.id(),
+        };
+        let mark = Mark::new(&site.name, job.id(), Role::Incoming);
+        ownership::create_marked_database(incoming, &source.database, &mark, owner).await?;
         Ok(true)
     })
     .await?;

@@ -9,6 +9,7 @@ use sqlx::{Connection, PgConnection};
 use std::sync::Arc;
 
 use super::anonymize::Anonymization;
+use super::ownership::{self, Mark, Owner, Role};
 use super::plan::{self, Plan, TableReport};
 use super::postgres;
 use super::process;
@@ -53,15 +54,14 @@ pub async fn copy(
     anonymization: Option<&Anonymization>,
 ) -> Result<Vec<TableReport>, StepError> {
     job.step("schema", |run| async move {
-        let admin = postgres::admin(incoming).await?;
-        let fail = |e| postgres::classify(&incoming.display(), e);
-        postgres::drop_database(&admin, &incoming.database)
-            .await
-            .map_err(fail)?;
-        postgres::create_database(&admin, &incoming.database)
-            .await
-            .map_err(fail)?;
-        admin.close().await;
+        // A resumed step starts from a fresh database (only this job's is dropped).
+        let owner = Owner::Job {
+            site: &site.name,
+            job: job.id(),
+        };
+        ownership::drop_database(incoming, owner).await?;
+        let mark = Mark::new(&site.name, job.id(), Role::Incoming);
+        ownership::create_marked_database(incoming, &source.database, &mark, owner).await?;
         let dump = postgres::dump_schema(source, "pre-data");
         process::pipeline(
             dump,

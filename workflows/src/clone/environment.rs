@@ -1,13 +1,15 @@
 //! The staging environment's life: what `validate` checks before anything is written, how the
-//! copy is hardened and swapped in, and how `destroy` removes it.
+//! copy is hardened and swapped in, and how `destroy` removes it. Every drop, rename and
+//! removal checks the object's ownership mark first (see [`super::ownership`]).
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
 use super::harden::{self, Hardening};
+use super::ownership::{self, Mark, Owner, Presence, Role};
 use super::plan::{self, Plan};
 use super::spec::{Action, CloneSpec};
-use super::{mysql, postgres};
+use super::{guard, mysql, postgres, uploads};
 use crate::sites::registry::{self, RegistryError};
 use crate::sites::{DbEngine, DbUrl, Site, SiteError};
 use crate::{Job, StepError};
@@ -35,6 +37,7 @@ pub async fn validate(
         )));
     }
     let db = &job.resources().db;
+    guard::verify(db, site, source, staging).await?;
     let existing = registry::environment(db, &site.name)
         .await
         .map_err(StepError::retryable)?;
@@ -61,7 +64,7 @@ pub async fn validate(
             site.table_prefix
         ))
     };
-    let (tables, urls, staging_exists) = match site.db_engine {
+    let (tables, urls) = match site.db_engine {
         DbEngine::Postgres => {
             let pool = postgres::connect(source).await?;
             let urls: Vec<(String, String)> = sqlx::query_as(&format!(
@@ -75,12 +78,7 @@ pub async fn validate(
                 .await
                 .map_err(|e| postgres::classify(&source.display(), e))?;
             pool.close().await;
-            let admin = postgres::admin(staging).await?;
-            let exists = postgres::database_exists(&admin, &staging.database)
-                .await
-                .map_err(|e| postgres::classify(&staging.display(), e))?;
-            admin.close().await;
-            (tables, urls, exists)
+            (tables, urls)
         }
         DbEngine::Mysql => {
             let pool = mysql::connect(source).await?;
@@ -98,21 +96,44 @@ pub async fn validate(
                 .map(|(t, bytes)| (String::new(), t, bytes))
                 .collect();
             pool.close().await;
-            let admin = mysql::admin(staging).await?;
-            let exists = mysql::database_exists(&admin, &staging.database)
-                .await
-                .map_err(|e| mysql::classify(&staging.display(), e))?;
-            admin.close().await;
-            (tables, urls, exists)
+            (tables, urls)
         }
     };
-    if spec.action == Action::Create && staging_exists {
-        return Err(StepError::Permanent(format!(
-            "the staging database {} already exists but no staging environment is recorded: \
-             drop it or run `understudy staging destroy {}` first",
-            staging.display(),
-            site.name
-        )));
+    // The live staging copy is replaced at the end: it must be this site's (or not exist).
+    let staging_db = ownership::database(staging).await?;
+    let what = format!("the staging database {}", staging.display());
+    match (spec.action, &staging_db) {
+        (_, Presence::Unmarked) => {
+            return Err(StepError::Permanent(format!(
+                "{what} exists but Understudy did not make it (no ownership mark): it is never \
+                 overwritten; choose another staging database for site {} (--staging-db)",
+                site.name
+            )))
+        }
+        (Action::Create, Presence::Marked(mark)) if mark.site == site.name => {
+            return Err(StepError::Permanent(format!(
+                "{what} already exists but no staging environment is recorded: run \
+                 `understudy staging destroy {}` first",
+                site.name
+            )))
+        }
+        (_, found) => {
+            ownership::check(found, Owner::Site(&site.name), &what)?;
+        }
+    }
+    let staging_uploads = Path::new(&site.staging_uploads_dir);
+    let found = ownership::directory(staging_uploads).map_err(|e| {
+        StepError::Permanent(format!("cannot read {}: {e}", staging_uploads.display()))
+    })?;
+    if !(found == Presence::Unmarked && uploads::is_empty_dir(staging_uploads)) {
+        ownership::check(
+            &found,
+            Owner::Site(&site.name),
+            &format!(
+                "the staging uploads directory {}",
+                staging_uploads.display()
+            ),
+        )?;
     }
     for (_, table, _) in &tables {
         plan::check_table_name(table)?;
@@ -123,7 +144,7 @@ pub async fn validate(
         incoming_uploads: format!(
             "{}.incoming-{}",
             site.staging_uploads_dir,
-            &job.id().simple().to_string()[..8]
+            plan::job_tag(job.id())
         ),
         tables,
         siteurl: get("siteurl"),
@@ -186,27 +207,40 @@ pub async fn harden(site: &Site, incoming: &DbUrl) -> Result<Hardening, StepErro
     Ok(report)
 }
 
-/// Puts the incoming database and uploads in place of the live staging ones. Repeatable.
+/// Puts the incoming database and uploads in place of the live staging ones. Repeatable: a
+/// resumed swap finishes what a crashed one began. Only this job's incoming copy and this site's
+/// marked staging copy are renamed or dropped.
 pub async fn swap(
-    action: Action,
+    job: &Job,
     site: &Site,
     staging: &DbUrl,
     incoming: &DbUrl,
     incoming_uploads: &Path,
 ) -> Result<(), StepError> {
-    let park = format!("{}_old", incoming.database);
+    let mine = Owner::Job {
+        site: &site.name,
+        job: job.id(),
+    };
+    let ours = Owner::Site(&site.name);
+    let staging_mark = Mark::new(&site.name, job.id(), Role::Staging);
+    let park = plan::park_name(&incoming.database);
+    let what = |db: &str| format!("database {db} on {}", staging.display());
     match site.db_engine {
         DbEngine::Postgres => {
             let admin = postgres::admin(staging).await?;
             let fail = |e| postgres::classify(&staging.display(), e);
-            if postgres::database_exists(&admin, &incoming.database)
+            let found = ownership::pg_database(&admin, &incoming.database)
                 .await
-                .map_err(fail)?
-            {
-                if postgres::database_exists(&admin, &staging.database)
+                .map_err(fail)?;
+            if ownership::check(&found, mine, &what(&incoming.database))? {
+                let live = ownership::pg_database(&admin, &staging.database)
                     .await
-                    .map_err(fail)?
-                {
+                    .map_err(fail)?;
+                if ownership::check(&live, ours, &what(&staging.database))? {
+                    let parked = ownership::pg_database(&admin, &park).await.map_err(fail)?;
+                    if ownership::check(&parked, ours, &what(&park))? {
+                        postgres::drop_database(&admin, &park).await.map_err(fail)?;
+                    }
                     postgres::rename_database(&admin, &staging.database, &park)
                         .await
                         .map_err(fail)?;
@@ -215,63 +249,93 @@ pub async fn swap(
                     .await
                     .map_err(fail)?;
             }
-            postgres::drop_database(&admin, &park).await.map_err(fail)?;
+            let live = ownership::pg_database(&admin, &staging.database)
+                .await
+                .map_err(fail)?;
+            if ownership::check(&live, ours, &what(&staging.database))? {
+                ownership::pg_mark_database(&admin, &staging.database, &staging_mark)
+                    .await
+                    .map_err(fail)?;
+            }
+            let parked = ownership::pg_database(&admin, &park).await.map_err(fail)?;
+            if ownership::check(&parked, ours, &what(&park))? {
+                postgres::drop_database(&admin, &park).await.map_err(fail)?;
+            }
             admin.close().await;
         }
         DbEngine::Mysql => {
             let admin = mysql::admin(staging).await?;
             let fail = |e| mysql::classify(&staging.display(), e);
-            if mysql::database_exists(&admin, &incoming.database)
+            let found = ownership::mysql_database(&admin, &incoming.database)
                 .await
-                .map_err(fail)?
-            {
-                mysql::create_database(&admin, &staging.database, &incoming.database)
+                .map_err(fail)?;
+            if ownership::check(&found, mine, &what(&incoming.database))? {
+                // Tables still in the incoming database: the move has not happened yet.
+                let moving = !mysql::tables(&admin, &incoming.database)
                     .await
-                    .map_err(fail)?;
-                mysql::create_database(&admin, &park, &incoming.database)
-                    .await
-                    .map_err(fail)?;
-                mysql::move_tables(&admin, &incoming.database, &staging.database, Some(&park))
-                    .await
-                    .map_err(fail)?;
+                    .map_err(fail)?
+                    .is_empty();
+                if moving {
+                    let live = ownership::mysql_database(&admin, &staging.database)
+                        .await
+                        .map_err(fail)?;
+                    if !ownership::check(&live, ours, &what(&staging.database))? {
+                        mysql::create_database(&admin, &staging.database, &incoming.database)
+                            .await
+                            .map_err(fail)?;
+                    }
+                    ownership::mysql_mark_database(&admin, &staging.database, &staging_mark)
+                        .await
+                        .map_err(fail)?;
+                    let parked = ownership::mysql_database(&admin, &park)
+                        .await
+                        .map_err(fail)?;
+                    if ownership::check(&parked, ours, &what(&park))? {
+                        mysql::drop_database(&admin, &park).await.map_err(fail)?;
+                    }
+                    mysql::create_database(&admin, &park, &incoming.database)
+                        .await
+                        .map_err(fail)?;
+                    let park_mark = Mark::new(&site.name, job.id(), Role::Park);
+                    ownership::mysql_mark_database(&admin, &park, &park_mark)
+                        .await
+                        .map_err(fail)?;
+                    mysql::move_tables(&admin, &incoming.database, &staging.database, Some(&park))
+                        .await
+                        .map_err(fail)?;
+                }
                 mysql::drop_database(&admin, &incoming.database)
                     .await
                     .map_err(fail)?;
             }
-            mysql::drop_database(&admin, &park).await.map_err(fail)?;
+            let parked = ownership::mysql_database(&admin, &park)
+                .await
+                .map_err(fail)?;
+            if ownership::check(&parked, ours, &what(&park))? {
+                mysql::drop_database(&admin, &park).await.map_err(fail)?;
+            }
             admin.close().await;
         }
     }
-    super::uploads::swap(incoming_uploads, Path::new(&site.staging_uploads_dir)).map_err(|e| {
-        StepError::Permanent(format!(
-            "swapping uploads into {} ({action:?}): {e}",
-            site.staging_uploads_dir
-        ))
-    })
+    uploads::swap(
+        incoming_uploads,
+        Path::new(&site.staging_uploads_dir),
+        &site.name,
+        job.id(),
+    )
 }
 
-/// Compensation: drops a database made by this job (never production: checked in validate).
-pub async fn drop_database(url: &DbUrl) -> Result<(), StepError> {
-    match url.engine {
-        DbEngine::Postgres => {
-            let admin = postgres::admin(url).await?;
-            postgres::drop_database(&admin, &url.database)
-                .await
-                .map_err(|e| postgres::classify(&url.display(), e))?;
-            admin.close().await;
-        }
-        DbEngine::Mysql => {
-            let admin = mysql::admin(url).await?;
-            mysql::drop_database(&admin, &url.database)
-                .await
-                .map_err(|e| mysql::classify(&url.display(), e))?;
-            admin.close().await;
-        }
-    }
-    Ok(())
+/// Compensation: drops the incoming database this job made (checked by its mark).
+pub async fn drop_incoming(job_id: uuid::Uuid, site: &str, url: &DbUrl) -> Result<(), StepError> {
+    ownership::drop_database(url, Owner::Job { site, job: job_id })
+        .await
+        .map(|_| ())
 }
 
-/// `destroy`: staging database, uploads copy and environment record, each a step.
+/// `destroy`: `validate` (identities, and that what is there is this site's marked staging),
+/// then staging database, uploads copy and environment record, each a step. Nothing that
+/// Understudy did not make and mark for this site is removed: an unmarked staging database or
+/// directory fails the job with the reason, and a site with no staging at all ends at once.
 pub async fn destroy(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
     let resources = job.resources();
     let site = registry::get(&resources.db, &spec.site)
@@ -291,25 +355,53 @@ pub async fn destroy(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
             "refusing to destroy: staging database is production".into(),
         ));
     }
+    let dir = PathBuf::from(&site.staging_uploads_dir);
+    let found: (bool, bool) = job
+        .step("validate", |_run| {
+            let (site, source, staging, dir) = (&site, &source, &staging, &dir);
+            async move {
+                guard::verify(&resources.db, site, source, staging).await?;
+                let ours = Owner::Site(&site.name);
+                let db = ownership::database(staging).await?;
+                let db = ownership::check(
+                    &db,
+                    ours,
+                    &format!("the staging database {}", staging.display()),
+                )?;
+                let files = ownership::directory(dir).map_err(|e| {
+                    StepError::Permanent(format!("cannot read {}: {e}", dir.display()))
+                })?;
+                let files = ownership::check(
+                    &files,
+                    ours,
+                    &format!("the staging uploads directory {}", dir.display()),
+                )?;
+                Ok((db, files))
+            }
+        })
+        .await?;
     job.step("destroy-database", |run| {
-        let staging = &staging;
+        let (site, staging) = (&site, &staging);
         async move {
-            drop_database(staging).await?;
-            run.progress(50.0, "staging database dropped");
-            Ok(true)
+            let dropped = ownership::drop_database(staging, Owner::Site(&site.name)).await?;
+            run.progress(
+                50.0,
+                if dropped {
+                    "staging database dropped"
+                } else {
+                    "no staging database"
+                },
+            );
+            Ok(dropped)
         }
     })
     .await?;
     job.step("destroy-uploads", |run| {
-        let dir = PathBuf::from(&site.staging_uploads_dir);
+        let (site, dir) = (&site, &dir);
         async move {
-            if dir.exists() {
-                std::fs::remove_dir_all(&dir).map_err(|e| {
-                    StepError::Permanent(format!("removing {}: {e}", dir.display()))
-                })?;
-            }
+            let removed = ownership::remove_directory(dir, Owner::Site(&site.name))?;
             run.progress(90.0, "staging uploads removed");
-            Ok(true)
+            Ok(removed)
         }
     })
     .await?;
@@ -321,6 +413,8 @@ pub async fn destroy(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
         Ok(true)
     })
     .await?;
+    let (database, uploads) = found;
     Ok(json!({ "site": site.name, "destroyed": {
-        "database": site.staging_db_display, "uploads_dir": site.staging_uploads_dir } }))
+        "database": database.then_some(&site.staging_db_display),
+        "uploads_dir": uploads.then_some(&site.staging_uploads_dir) } }))
 }

@@ -110,6 +110,7 @@ impl InlineSite {
             staging_uploads_dir: self.staging_uploads_dir.clone(),
             tags: self.tags.clone(),
             allow_same_url: self.allow_same_url,
+            identities: None,
         })
     }
 }

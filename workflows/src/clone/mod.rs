@@ -12,22 +12,27 @@
 //! [`anonymize`] (personal data replaced in the stream),
 //! [`process`] (external programs), [`postgres`] / [`copy_pg`], [`mysql`] / [`copy_mysql`],
 //! [`harden`], [`uploads`], [`environment`] (validate, swap, destroy), [`template`] (the
-//! same-server fast path), [`basic_auth`], [`inline_site`].
+//! same-server fast path), [`basic_auth`], [`inline_site`], [`guard`] (identities checked first),
+//! [`ownership`] (marks checked before anything is dropped or overwritten).
 
 pub mod anonymize;
+pub mod backup;
 pub mod basic_auth;
 pub mod copy_mysql;
 pub mod copy_pg;
 pub mod density;
 pub mod environment;
+pub mod guard;
 pub mod harden;
 pub mod inline_site;
 pub mod mysql;
+pub mod ownership;
 pub mod plan;
 pub mod postgres;
 pub mod process;
 pub mod promote;
 pub mod remap;
+pub mod restore;
 pub mod spec;
 pub mod template;
 pub mod uploads;
@@ -63,6 +68,7 @@ impl Workflow for CloneSite {
                 let input = inline
                     .to_input(&spec.site, &resources.secrets)
                     .map_err(StepError::Permanent)?;
+                let input = guard::identify(input).await?;
                 registry::upsert(&resources.db, &resources.secrets, input)
                     .await
                     .map_err(environment::registry_error)?;
@@ -78,7 +84,7 @@ impl Workflow for CloneSite {
             Action::Create | Action::Refresh => clone_site(job, &spec).await,
             Action::Destroy => environment::destroy(job, &spec).await,
             Action::Promote => promote::promote(job, &spec).await,
-            Action::Restore => promote::restore(job, &spec).await,
+            Action::Restore => restore::restore(job, &spec).await,
         }
     }
 }
@@ -117,9 +123,9 @@ async fn clone_site(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
         .await?;
     let incoming = staging.with_database(&plan.incoming_db);
     {
-        let incoming = incoming.clone();
+        let (incoming, site_name, id) = (incoming.clone(), site.name.clone(), job.id());
         job.on_failure("validate", move || async move {
-            environment::drop_database(&incoming).await
+            environment::drop_incoming(id, &site_name, &incoming).await
         });
     }
 
@@ -135,7 +141,8 @@ async fn clone_site(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
                     let (source, incoming, site, plan) = (&source, &incoming, &site, &plan);
                     async move {
                         let chosen =
-                            template::try_template(spec, site, plan, source, incoming).await?;
+                            template::try_template(job.id(), spec, site, plan, source, incoming)
+                                .await?;
                         let message = match chosen.template_secs {
                             Some(secs) => format!(
                                 "fast path: CREATE DATABASE … TEMPLATE production in {secs} s ({})",
@@ -192,21 +199,34 @@ async fn clone_site(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
         .await?;
 
     let incoming_uploads = PathBuf::from(&plan.incoming_uploads);
+    {
+        // Registered before the step runs, so a failed or cancelled copy leaves no incoming
+        // directory behind; only this job's marked directory is removed.
+        let (dir, site_name, id) = (incoming_uploads.clone(), site.name.clone(), job.id());
+        job.on_failure("sync-uploads", move || async move {
+            let owner = ownership::Owner::Job {
+                site: &site_name,
+                job: id,
+            };
+            ownership::remove_directory(&dir, owner).map(|_| ())
+        });
+    }
     let uploads: uploads::SyncReport = job
         .step("sync-uploads", |run| {
             let (site, incoming_uploads) = (&site, incoming_uploads.clone());
-            let plan = &plan;
             async move {
                 let source = PathBuf::from(&site.uploads_dir);
                 let live = PathBuf::from(&site.staging_uploads_dir);
                 let cancel = run.cancellation();
                 let progress_run = run.clone();
+                let owner = (site.name.clone(), job.id());
                 let report = tokio::task::spawn_blocking(move || {
                     let current = live.exists().then_some(live.as_path());
                     uploads::sync(
                         &source,
                         current,
                         &incoming_uploads,
+                        (&owner.0, owner.1),
                         |done, total| {
                             let pct = 90.0 + 8.0 * done as f32 / total.max(1) as f32;
                             progress_run
@@ -217,34 +237,33 @@ async fn clone_site(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
                 })
                 .await
                 .map_err(|e| StepError::Permanent(format!("uploads sync thread: {e}")))?;
-                report.map_err(|e| {
+                let report = report.map_err(|e| {
                     if e.kind() == std::io::ErrorKind::Interrupted {
                         run.stop_reason()
                     } else {
-                        StepError::Permanent(format!(
-                            "syncing uploads into {}: {e}",
-                            plan.incoming_uploads
-                        ))
+                        StepError::Permanent(format!("copying uploads: {e}"))
                     }
-                })
+                })?;
+                if report.unreadable > 0 {
+                    run.progress(
+                        98.0,
+                        &format!(
+                            "uploads: {} unreadable file(s) or folder(s) skipped, e.g. {}",
+                            report.unreadable,
+                            report.unreadable_paths.first().map_or("", String::as_str)
+                        ),
+                    );
+                }
+                Ok(report)
             }
         })
         .await?;
-    {
-        let dir = incoming_uploads.clone();
-        job.on_failure("sync-uploads", move || async move {
-            if dir.exists() {
-                std::fs::remove_dir_all(&dir).map_err(StepError::retryable)?;
-            }
-            Ok(())
-        });
-    }
 
     job.step("swap", |run| {
         let (site, staging, incoming, incoming_uploads) =
             (&site, &staging, &incoming, &incoming_uploads);
         async move {
-            environment::swap(spec.action, site, staging, incoming, incoming_uploads).await?;
+            environment::swap(job, site, staging, incoming, incoming_uploads).await?;
             run.progress(99.0, "swapped in");
             Ok(true)
         }
@@ -276,7 +295,7 @@ async fn clone_site(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
         let (site, report, basic) = (&site, &report, &basic);
         async move {
             let db = &job.resources().db;
-            registry::record_environment(db, site, job.id(), report)
+            registry::record_environment(db, site, job.id(), report, spec.anonymize)
                 .await
                 .map_err(StepError::retryable)?;
             let sealed = match &basic.sealed {

@@ -67,14 +67,15 @@ pub fn quote_ident(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
 
-/// Base tables, largest first, as (table, bytes).
+/// Base tables, largest first, as (table, bytes); never the ownership marker table.
 pub async fn tables(pool: &MySqlPool, database: &str) -> Result<Vec<(String, i64)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT CAST(table_name AS CHAR), CAST(COALESCE(data_length + index_length, 0) AS SIGNED) \
          FROM information_schema.tables \
-         WHERE table_schema = ? AND table_type = 'BASE TABLE' ORDER BY 2 DESC, 1",
+         WHERE table_schema = ? AND table_type = 'BASE TABLE' AND table_name <> ? ORDER BY 2 DESC, 1",
     )
     .bind(database)
+    .bind(super::ownership::MYSQL_TABLE)
     .fetch_all(pool)
     .await
 }
@@ -126,6 +127,7 @@ pub async fn drop_database(server: &MySqlPool, name: &str) -> Result<(), sqlx::E
 
 /// Moves every table of `from` into `to` in one atomic `RENAME TABLE` (MySQL has no RENAME
 /// DATABASE). With `park`, `to`'s current tables first move to `park` in the same statement.
+/// Ownership marker tables stay where they are.
 pub async fn move_tables(
     server: &MySqlPool,
     from: &str,
@@ -134,9 +136,11 @@ pub async fn move_tables(
 ) -> Result<(), sqlx::Error> {
     let names = |db: &str| {
         sqlx::query_scalar::<_, String>(
-            "SELECT CAST(table_name AS CHAR) FROM information_schema.tables WHERE table_schema = ?",
+            "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
+             WHERE table_schema = ? AND table_name <> ?",
         )
         .bind(db.to_string())
+        .bind(super::ownership::MYSQL_TABLE)
         .fetch_all(server)
     };
     let incoming = names(from).await?;
@@ -238,19 +242,24 @@ pub fn load(credentials: &Credentials, database: &str) -> Program {
     ])
 }
 
-/// `mysqldump` of a whole database into `file` (consistent, with routines and triggers).
-pub fn backup(credentials: &Credentials, database: &str, file: &Path) -> Program {
+/// `mysqldump` of `tables` of `database` into `file`, in one consistent snapshot.
+pub fn backup(
+    credentials: &Credentials,
+    database: &str,
+    tables: &[String],
+    file: &Path,
+) -> Program {
     Program::new("mysqldump")
         .arg(credentials.arg())
         .args([
             "--single-transaction",
             "--quick",
             "--hex-blob",
-            "--routines",
-            "--triggers",
+            "--skip-triggers",
             "--default-character-set=utf8mb4",
             "--no-tablespaces",
         ])
         .arg(format!("--result-file={}", file.display()))
         .arg(database)
+        .args(tables.iter().cloned())
 }

@@ -136,9 +136,41 @@ pub fn policy(keep_options: &[String]) -> Policy {
     }
 }
 
-/// `<staging>_in<8 hex>`, within PostgreSQL's and MySQL's 63/64-character limits.
+/// The part of a job id that names what the job makes: its last 16 hex digits, which are random
+/// in a UUIDv7 (its first digits are a timestamp, equal for all jobs within about a minute).
+pub fn job_tag(job: uuid::Uuid) -> String {
+    let hex = job.simple().to_string();
+    hex[hex.len() - 16..].to_string()
+}
+
+/// `<staging>_in<16 hex>`, unique per job, within PostgreSQL's and MySQL's 63/64-character
+/// limits (leaving room for [`park_name`]).
 pub fn incoming_name(staging: &str, job: uuid::Uuid) -> String {
-    let tag = &job.simple().to_string()[..8];
-    let base: String = staging.chars().take(63 - 11).collect();
-    format!("{base}_in{tag}")
+    let base: String = staging.chars().take(63 - 4 - 19).collect();
+    format!("{base}_in{}", job_tag(job))
+}
+
+/// Where a swap parks the copy it replaces: `<incoming>_old`, at most 63 characters.
+pub fn park_name(incoming: &str) -> String {
+    let base: String = incoming.chars().take(63 - 4).collect();
+    format!("{base}_old")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_per_job_and_fit_the_limits() {
+        let a = uuid::Uuid::now_v7();
+        let b = uuid::Uuid::now_v7();
+        let long = "s".repeat(63);
+        assert_ne!(
+            incoming_name("shop_staging", a),
+            incoming_name("shop_staging", b)
+        );
+        assert!(incoming_name(&long, a).len() <= 63);
+        assert!(park_name(&incoming_name(&long, a)).len() <= 63);
+        assert!(incoming_name("shop_staging", a).starts_with("shop_staging_in"));
+    }
 }

@@ -1,25 +1,30 @@
-//! Promote (staging → production) and restore, done safely.
+//! Promote (staging → production), done safely.
 //!
-//! `validate` → `backup` (production, kept, restorable with `understudy staging restore`) →
+//! `validate` (identities, staging is this site's marked copy, an anonymized copy's changed
+//! tables refused) → `backup` (exactly the tables about to be replaced, recorded, restorable with
+//! `understudy staging restore`) →
 //! `load:<table>` (staging rows, URLs rewritten staging → production, into a side schema of the
 //! production database on PostgreSQL, a side database on MySQL) → `keep-options` (production's
 //! own values for site URL, indexing, cron and secret options) → `swap` (PostgreSQL: one
 //! transaction that empties and refills each table; MySQL: one atomic `RENAME TABLE`), so
 //! production is never half-written. Tables that change on production (users, comments, orders)
-//! are left out unless asked for, and reported as warnings when included.
+//! are left out unless asked for, and reported as warnings when included. Every side schema,
+//! side database and park database is marked and checked before it is dropped.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::backup::{self, BackupPlan};
 use super::copy_pg::{rewrite_error, stopped};
 use super::harden::{SECRET_OPTIONS, SECRET_OPTION_PATTERNS};
 use super::mysql::{self, Credentials};
+use super::ownership::{self, Mark, Owner, Role};
 use super::remap::CopySchemaRemap;
 use super::spec::CloneSpec;
-use super::{environment, plan, postgres, process};
+use super::{environment, guard, plan, postgres, process};
 use crate::rewrite::{MysqlDumpRewriter, PgCopyRewriter};
+use crate::sites::backups::BackupKind;
 use crate::sites::{registry, DbEngine, DbUrl, Site};
 use crate::{Job, StepError};
 
@@ -59,7 +64,10 @@ pub struct PromotePlan {
     pub warnings: Vec<String>,
     /// PostgreSQL schema or MySQL database the rows are loaded into first.
     pub side: String,
-    pub backup: String,
+    /// Production's backup of exactly `tables`.
+    pub backup: BackupPlan,
+    /// Production's identity (`guard::database_identity`), recorded with the backup.
+    pub identity: String,
 }
 
 pub async fn promote(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
@@ -85,21 +93,35 @@ pub async fn promote(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
         })
         .await?;
     job.step("backup", |run| {
-        let (production, path) = (&production, PathBuf::from(&plan.backup));
+        let (site, production, plan) = (&site, &production, &plan);
         async move {
-            backup(production, &path, &resources.data_dir, run.cancellation())
-                .await
-                .map_err(|e| stopped(e, &run))?;
-            let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            run.progress(20.0, &format!("production backed up ({bytes} bytes)"));
+            let bytes =
+                backup::take(job, site, production, &plan.identity, &plan.backup, &run).await?;
+            run.progress(
+                20.0,
+                &format!("production tables backed up ({bytes} bytes)"),
+            );
             Ok(bytes)
         }
     })
     .await?;
     {
-        let (production, side) = (production.clone(), plan.side.clone());
+        let (production, side, site_name, id) = (
+            production.clone(),
+            plan.side.clone(),
+            site.name.clone(),
+            job.id(),
+        );
         job.on_failure("backup", move || async move {
-            drop_side(&production, &side).await
+            drop_side(
+                &production,
+                &side,
+                Owner::Job {
+                    site: &site_name,
+                    job: id,
+                },
+            )
+            .await
         });
     }
     let rewriter = Arc::new(plan::rewriter_between(
@@ -115,8 +137,9 @@ pub async fn promote(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
             let (rewriter, policy) = (rewriter.clone(), policy.clone());
             let (site, production, staging, side) = (&site, &production, &staging, &plan.side);
             async move {
+                let owner = (site.name.as_str(), job.id());
                 load(
-                    site, production, staging, side, table, rewriter, policy, &run,
+                    site, production, staging, side, table, rewriter, policy, owner, &run,
                 )
                 .await?;
                 run.progress(
@@ -137,9 +160,13 @@ pub async fn promote(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
         .await?;
     }
     job.step("swap", |run| {
-        let (production, plan) = (&production, &plan);
+        let (production, plan, site) = (&production, &plan, &site);
         async move {
-            swap(production, plan).await?;
+            let owner = Owner::Job {
+                site: &site.name,
+                job: job.id(),
+            };
+            swap(production, &plan.tables, &plan.side, owner).await?;
             run.progress(100.0, "promoted");
             Ok(true)
         }
@@ -147,8 +174,8 @@ pub async fn promote(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
     .await?;
     Ok(json!({
         "site": site.name, "action": "promote", "production_url": site.production_url,
-        "tables": plan.tables, "skipped": plan.skipped, "warnings": plan.warnings, "backup": plan.backup,
-        "restore": format!("understudy staging restore {} --backup {}", site.name, plan.backup),
+        "tables": plan.tables, "skipped": plan.skipped, "warnings": plan.warnings, "backup": plan.backup.path,
+        "restore": format!("understudy staging restore {} --backup {}", site.name, plan.backup.path),
     }))
 }
 
@@ -159,14 +186,26 @@ async fn validate(
     production: &DbUrl,
     staging: &DbUrl,
 ) -> Result<PromotePlan, StepError> {
-    if registry::environment(&job.resources().db, &site.name)
+    let db = &job.resources().db;
+    guard::verify(db, site, production, staging).await?;
+    let Some(environment) = registry::environment(db, &site.name)
         .await
         .map_err(StepError::retryable)?
-        .is_none()
-    {
+    else {
         return Err(StepError::Permanent(format!(
             "site {} has no staging environment to promote",
             site.name
+        )));
+    };
+    let found = ownership::database(staging).await?;
+    if !ownership::check(
+        &found,
+        Owner::Site(&site.name),
+        &format!("the staging database {}", staging.display()),
+    )? {
+        return Err(StepError::Permanent(format!(
+            "the staging database {} does not exist: nothing to promote",
+            staging.display()
         )));
     }
     let (staging_tables, production_tables) = match site.db_engine {
@@ -247,55 +286,59 @@ async fn validate(
             "no table selected to promote (check --tables / --exclude)".into(),
         ));
     }
-    let tag = &job.id().simple().to_string()[..8];
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-    let ext = if site.db_engine == DbEngine::Postgres {
-        "dump"
-    } else {
-        "sql"
-    };
-    let backup = job
-        .resources()
-        .data_dir
-        .join("backups")
-        .join(&site.name)
-        .join(format!("{stamp}-{tag}.{ext}"));
+    if environment.anonymized {
+        let changed = anonymized_tables(&environment.last_report, &tables);
+        if !changed.is_empty() {
+            return Err(StepError::Permanent(format!(
+                "site {}'s staging was made with --anonymize: the anonymizer replaced personal \
+                 data in {} of this copy, so promoting {} would write fake names, e-mails and \
+                 IPs into production. Promote only tables it left unchanged (--tables / \
+                 --exclude), or refresh staging without --anonymize first",
+                site.name,
+                changed.join(", "),
+                if changed.len() == 1 { "it" } else { "them" }
+            )));
+        }
+        warnings.push(format!(
+            "staging is anonymized: promoted only tables the anonymizer left unchanged in this copy ({})",
+            tables.join(", ")
+        ));
+    }
+    let identity = guard::database_identity(production).await?;
     Ok(PromotePlan {
+        backup: BackupPlan::new(job, site, BackupKind::Promote, tables.clone()),
         tables,
         skipped,
         warnings,
-        side: format!("understudy_promote_{tag}"),
-        backup: backup.display().to_string(),
+        side: format!("understudy_promote_{}", plan::job_tag(job.id())),
+        identity,
     })
 }
 
-/// `pg_dump -Fc` / `mysqldump` of production into `path` (written aside, renamed when complete).
-async fn backup(
-    production: &DbUrl,
-    path: &std::path::Path,
-    data_dir: &std::path::Path,
-    cancel: tokio_util::sync::CancellationToken,
-) -> Result<(), StepError> {
-    let dir = path.parent().expect("backup path has a directory");
-    std::fs::create_dir_all(dir)
-        .map_err(|e| StepError::Permanent(format!("cannot create {}: {e}", dir.display())))?;
-    let partial = path.with_extension("partial");
-    match production.engine {
-        DbEngine::Postgres => {
-            let program = postgres::client_program("pg_dump", production)
-                .args(["--format=custom", "--no-owner", "--file"])
-                .arg(partial.display().to_string())
-                .args(["--dbname", &production.database]);
-            process::run(program, cancel).await?;
-        }
-        DbEngine::Mysql => {
-            let credentials = Credentials::write(&data_dir.join("run"), production)?;
-            let program = mysql::backup(&credentials, &production.database, &partial);
-            process::run(program, cancel).await?;
+/// The tables of `chosen` in which the anonymizer replaced anything in this copy (from the
+/// environment's last report: per-table personal fields and in-text replacements).
+fn anonymized_tables(report: &Value, chosen: &[String]) -> Vec<String> {
+    let mut changed = Vec::new();
+    for entry in report["tables"].as_array().into_iter().flatten() {
+        let name = entry["table"].as_str().unwrap_or_default();
+        let name = name.strip_prefix("public.").unwrap_or(name);
+        let fields = entry["anonymized"].as_object().map_or(0, |m| m.len());
+        let literal = entry["literal_replacements"].as_u64().unwrap_or(0);
+        if (fields > 0 || literal > 0) && chosen.iter().any(|t| t == name) {
+            changed.push(name.to_string());
         }
     }
-    std::fs::rename(&partial, path)
-        .map_err(|e| StepError::Permanent(format!("finishing backup {}: {e}", path.display())))
+    // A table the report does not list cannot be shown unchanged.
+    for table in chosen {
+        let listed = report["tables"].as_array().into_iter().flatten().any(|e| {
+            let name = e["table"].as_str().unwrap_or_default();
+            name.strip_prefix("public.").unwrap_or(name) == table
+        });
+        if !listed && !changed.contains(table) {
+            changed.push(table.clone());
+        }
+    }
+    changed
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -307,15 +350,22 @@ async fn load(
     table: &str,
     rewriter: Arc<crate::rewrite::Rewriter>,
     policy: Arc<crate::rewrite::Policy>,
+    (site_name, job): (&str, uuid::Uuid),
     run: &crate::StepRun,
 ) -> Result<(), StepError> {
+    let mark = Mark::new(site_name, job, Role::Side);
+    let owner = Owner::Job {
+        site: site_name,
+        job,
+    };
     match site.db_engine {
         DbEngine::Postgres => {
             let pool = postgres::connect(production).await?;
             let fail = |e| postgres::classify(&production.display(), e);
             let side_q = format!("\"{side}\"");
-            sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {side_q}"))
-                .execute(&pool)
+            let found = ownership::pg_schema(&pool, side).await.map_err(fail)?;
+            ownership::check(&found, owner, &format!("schema {side} of production"))?;
+            ownership::pg_create_marked_schema(&pool, side, &mark)
                 .await
                 .map_err(fail)?;
             sqlx::query(&format!("DROP TABLE IF EXISTS {side_q}.\"{table}\""))
@@ -349,11 +399,9 @@ async fn load(
             .map_err(|e| stopped(e, run))?;
         }
         DbEngine::Mysql => {
-            let admin = mysql::admin(production).await?;
-            mysql::create_database(&admin, side, &production.database)
-                .await
-                .map_err(|e| mysql::classify(&production.display(), e))?;
-            admin.close().await;
+            let side_url = production.with_database(side);
+            ownership::create_marked_database(&side_url, &production.database, &mark, owner)
+                .await?;
             let dir = std::env::temp_dir().join("understudy-run");
             let (from, to) = (
                 Credentials::write(&dir, staging)?,
@@ -444,22 +492,23 @@ async fn keep_options(production: &DbUrl, side: &str, options: &str) -> Result<u
     }
 }
 
-/// Replaces the production tables with the loaded ones in one atomic operation. Repeatable:
-/// once the side schema/database is gone the swap happened.
-async fn swap(production: &DbUrl, plan: &PromotePlan) -> Result<(), StepError> {
+/// Replaces the production `tables` with the ones loaded into `side` (this job's) in one
+/// atomic operation. Repeatable: once the side schema/database is gone the swap happened.
+pub async fn swap(
+    production: &DbUrl,
+    tables: &[String],
+    side: &str,
+    owner: Owner<'_>,
+) -> Result<(), StepError> {
+    let what = format!("{side} beside production {}", production.display());
     match production.engine {
         DbEngine::Postgres => {
             let pool = postgres::connect(production).await?;
             let fail = |e| postgres::classify(&production.display(), e);
-            let present: bool =
-                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
-                    .bind(&plan.side)
-                    .fetch_one(&pool)
-                    .await
-                    .map_err(fail)?;
-            if present {
-                let mut tx = pool.begin().await.map_err(fail)?;
-                for table in &plan.tables {
+            let mut tx = pool.begin().await.map_err(fail)?;
+            let found = ownership::pg_schema(&mut *tx, side).await.map_err(fail)?;
+            if ownership::check(&found, owner, &what)? {
+                for table in tables {
                     let live = postgres::quote_table("public", table);
                     sqlx::query(&format!("TRUNCATE {live}"))
                         .execute(&mut *tx)
@@ -467,13 +516,13 @@ async fn swap(production: &DbUrl, plan: &PromotePlan) -> Result<(), StepError> {
                         .map_err(fail)?;
                     sqlx::query(&format!(
                         "INSERT INTO {live} SELECT * FROM {}",
-                        postgres::quote_table(&plan.side, table)
+                        postgres::quote_table(side, table)
                     ))
                     .execute(&mut *tx)
                     .await
                     .map_err(fail)?;
                 }
-                sqlx::query(&format!("DROP SCHEMA \"{}\" CASCADE", plan.side))
+                sqlx::query(&format!("DROP SCHEMA \"{side}\" CASCADE"))
                     .execute(&mut *tx)
                     .await
                     .map_err(fail)?;
@@ -485,17 +534,27 @@ async fn swap(production: &DbUrl, plan: &PromotePlan) -> Result<(), StepError> {
         DbEngine::Mysql => {
             let admin = mysql::admin(production).await?;
             let fail = |e| mysql::classify(&production.display(), e);
-            if mysql::database_exists(&admin, &plan.side)
+            let park = format!("{side}_old");
+            let park_url = production.with_database(&park);
+            let found = ownership::mysql_database(&admin, side)
                 .await
-                .map_err(fail)?
-            {
-                let park = format!("{}_old", plan.side);
-                mysql::create_database(&admin, &park, &production.database)
-                    .await
-                    .map_err(fail)?;
+                .map_err(fail)?;
+            // Tables still in the side database: the RENAME has not happened yet.
+            let pending = ownership::check(&found, owner, &what)?
+                && !mysql::tables(&admin, side).await.map_err(fail)?.is_empty();
+            if pending {
+                let mark = match &found {
+                    ownership::Presence::Marked(mark) => Mark {
+                        role: Role::Park,
+                        ..mark.clone()
+                    },
+                    _ => unreachable!("checked"),
+                };
+                ownership::create_marked_database(&park_url, &production.database, &mark, owner)
+                    .await?;
                 let q = mysql::quote_ident;
                 let mut pairs = Vec::new();
-                for t in &plan.tables {
+                for t in tables {
                     pairs.push(format!(
                         "{}.{} TO {}.{}",
                         q(&production.database),
@@ -505,7 +564,7 @@ async fn swap(production: &DbUrl, plan: &PromotePlan) -> Result<(), StepError> {
                     ));
                     pairs.push(format!(
                         "{}.{} TO {}.{}",
-                        q(&plan.side),
+                        q(side),
                         q(t),
                         q(&production.database),
                         q(t)
@@ -515,92 +574,36 @@ async fn swap(production: &DbUrl, plan: &PromotePlan) -> Result<(), StepError> {
                     .execute(&admin)
                     .await
                     .map_err(fail)?;
-                mysql::drop_database(&admin, &plan.side)
-                    .await
-                    .map_err(fail)?;
-                mysql::drop_database(&admin, &park).await.map_err(fail)?;
             }
             admin.close().await;
+            ownership::drop_database(&production.with_database(side), owner).await?;
+            ownership::drop_database(&park_url, owner).await?;
         }
     }
     Ok(())
 }
 
-/// Compensation: removes the side schema/database a failed promote loaded into.
-async fn drop_side(production: &DbUrl, side: &str) -> Result<(), StepError> {
+/// Compensation: removes the side schema/database a failed promote or restore loaded into
+/// (only this job's).
+pub async fn drop_side(production: &DbUrl, side: &str, owner: Owner<'_>) -> Result<(), StepError> {
     match production.engine {
         DbEngine::Postgres => {
             let pool = postgres::connect(production).await?;
-            sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{side}\" CASCADE"))
-                .execute(&pool)
-                .await
-                .map_err(|e| postgres::classify(&production.display(), e))?;
+            let fail = |e| postgres::classify(&production.display(), e);
+            let found = ownership::pg_schema(&pool, side).await.map_err(fail)?;
+            if ownership::check(&found, owner, &format!("schema {side} of production"))? {
+                sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{side}\" CASCADE"))
+                    .execute(&pool)
+                    .await
+                    .map_err(fail)?;
+            }
             pool.close().await;
         }
         DbEngine::Mysql => {
-            let admin = mysql::admin(production).await?;
-            mysql::drop_database(&admin, side)
-                .await
-                .map_err(|e| mysql::classify(&production.display(), e))?;
+            ownership::drop_database(&production.with_database(side), owner).await?;
+            ownership::drop_database(&production.with_database(&format!("{side}_old")), owner)
+                .await?;
         }
     }
     Ok(())
-}
-
-/// `restore`: loads a promote backup back into production (one command undoes a promote).
-pub async fn restore(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
-    let resources = job.resources();
-    let site = registry::get(&resources.db, &spec.site)
-        .await
-        .map_err(environment::registry_error)?;
-    let production = site
-        .db_url(&resources.secrets)
-        .map_err(environment::registry_error)?;
-    let path = PathBuf::from(spec.backup.as_deref().unwrap_or_default());
-    let backups = resources.data_dir.join("backups").join(&site.name);
-    if !path.starts_with(&backups) || !path.is_file() {
-        return Err(StepError::Permanent(format!(
-            "{} is not a backup of site {} (backups live in {})",
-            path.display(),
-            site.name,
-            backups.display()
-        )));
-    }
-    job.step("restore", |run| {
-        let (production, path) = (&production, path.clone());
-        async move {
-            match production.engine {
-                DbEngine::Postgres => {
-                    let program = postgres::client_program("pg_restore", production)
-                        .args([
-                            "--clean",
-                            "--if-exists",
-                            "--no-owner",
-                            "--single-transaction",
-                            "--exit-on-error",
-                        ])
-                        .args(["--dbname", &production.database])
-                        .arg(path.display().to_string());
-                    process::run(program, run.cancellation())
-                        .await
-                        .map_err(|e| stopped(e, &run))?;
-                }
-                DbEngine::Mysql => {
-                    let credentials =
-                        Credentials::write(&resources.data_dir.join("run"), production)?;
-                    process::run_with_input(
-                        mysql::load(&credentials, &production.database),
-                        Some(path),
-                        run.cancellation(),
-                    )
-                    .await
-                    .map_err(|e| stopped(e, &run))?;
-                }
-            }
-            run.progress(100.0, "production restored");
-            Ok(true)
-        }
-    })
-    .await?;
-    Ok(json!({ "site": site.name, "action": "restore", "backup": path.display().to_string() }))
 }

@@ -48,7 +48,7 @@ pub struct CloneSpec {
     #[serde(default)]
     pub keep_options: Vec<String>,
     /// Promote: table names without prefix (`posts`, `postmeta`); default every table but the
-    /// live ones.
+    /// live ones. Restore: the backup's tables to put back; default all it holds.
     #[serde(default)]
     pub tables: Option<Vec<String>>,
     /// Promote: table names without prefix left out.

@@ -19,6 +19,7 @@ use std::io::{BufRead, Read};
 use std::time::Instant;
 
 use super::density::{self, Density};
+use super::ownership::{self, Mark, Owner, Role};
 use super::plan::TableReport;
 use super::postgres;
 use super::process::{self, Program};
@@ -82,6 +83,7 @@ fn quote_ident(name: &str) -> String {
 /// when most of production holds its host (unless `force_template`), when production has other
 /// sessions or the server refuses (permissions, version).
 pub async fn try_template(
+    job: uuid::Uuid,
     spec: &CloneSpec,
     site: &crate::sites::Site,
     plan: &super::plan::Plan,
@@ -104,10 +106,23 @@ pub async fn try_template(
             ))
         });
     }
+    let owner = Owner::Job {
+        site: &site.name,
+        job,
+    };
+    ownership::drop_database(incoming, owner).await?;
     let admin = postgres::admin(incoming).await?;
     let created = create_from_template(&admin, source, incoming, patience(spec)).await;
+    let fail = |e| postgres::classify(&incoming.display(), e);
+    let created = created.map_err(fail)?;
+    if created.is_ok() {
+        let mark = Mark::new(&site.name, job, Role::Incoming);
+        ownership::pg_mark_database(&admin, &incoming.database, &mark)
+            .await
+            .map_err(fail)?;
+    }
     admin.close().await;
-    match created.map_err(|e| postgres::classify(&incoming.display(), e))? {
+    match created {
         Ok(secs) => Ok(CopyMethod {
             method: "template".into(),
             reason: "production and staging share a server and production had no other session"
@@ -138,7 +153,6 @@ async fn create_from_template(
     incoming: &DbUrl,
     patience: std::time::Duration,
 ) -> Result<Result<f64, String>, sqlx::Error> {
-    postgres::drop_database(admin, &incoming.database).await?;
     let version: i32 = sqlx::query_scalar("SELECT current_setting('server_version_num')::int")
         .fetch_one(admin)
         .await?;

@@ -2,11 +2,15 @@
 //!
 //! - [`database`]: a site's database URL — engine, parts, validation; the password stays secret.
 //! - [`registry`]: the `sites` and `staging_environments` tables.
+//! - [`identity`]: same database / same directory by identity, and the conflicts between sites.
+//! - [`backups`]: the `backups` table: production backups of promote and restore.
 //!
 //! Staging defaults by convention, each overridable: URL `https://staging.<host>`, database
 //! `<name>_staging` on the same server, uploads directory `<uploads>-staging` beside production.
 
+pub mod backups;
 pub mod database;
+pub mod identity;
 pub mod registry;
 
 pub use database::{DbEngine, DbUrl};
@@ -37,6 +41,12 @@ pub enum SiteError {
     Unknown(String),
     #[error("site {0:?} is already registered (remove it first, or choose another name)")]
     Exists(String),
+    #[error(
+        "site {site:?} is refused: {}; choose other staging settings (--staging-db, --staging-uploads) \
+         so that staging never touches production or another site's staging",
+        reasons.join("; ")
+    )]
+    Conflict { site: String, reasons: Vec<String> },
 }
 
 /// Checks a site name.

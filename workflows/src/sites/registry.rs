@@ -8,8 +8,10 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::database::{DbEngine, DbUrl};
+use super::identity::{self, DbKey, DirKey, SiteKeys};
 use super::{default_staging_url, normalize_dir, normalize_site_url, validate_name, SiteError};
 use crate::secrets::{SecretBox, SecretsError};
+use std::path::Path;
 
 /// What `understudy site add` collects; staging fields default by convention.
 #[derive(Debug, Clone)]
@@ -26,11 +28,16 @@ pub struct SiteInput {
     /// Allow the staging URL to equal the production URL (a staging server reached through a
     /// hosts file or VPN). The staging database and uploads must still differ.
     pub allow_same_url: bool,
+    /// What the servers said the production and staging databases are
+    /// (`clone::guard::probe`); `None` when they could not be asked.
+    pub identities: Option<(String, String)>,
 }
 
 /// A registered site, as stored (URLs still sealed).
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Site {
+    /// This registration: a site removed and added again under its name is another one.
+    pub id: Uuid,
     pub name: String,
     pub production_url: String,
     pub db_engine: DbEngine,
@@ -46,6 +53,11 @@ pub struct Site {
     pub staging_uploads_dir: String,
     pub tags: Vec<String>,
     pub created_at: DateTime<Utc>,
+    /// `<server identity>/<database>` as last verified (see [`super::identity`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub db_identity: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub staging_db_identity: Option<String>,
 }
 
 /// A staging environment that exists.
@@ -60,6 +72,8 @@ pub struct Environment {
     pub refreshed_at: DateTime<Utc>,
     pub last_job: Uuid,
     pub last_report: Value,
+    /// Made with `--anonymize`: the copy holds fake personal data.
+    pub anonymized: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -157,11 +171,13 @@ pub async fn add(
     input: SiteInput,
 ) -> Result<Site, RegistryError> {
     let input = input.resolve()?;
+    refuse_conflicts(pool, &input).await?;
     let staging_db = input.staging_db_url.clone().expect("resolved");
     let inserted: Option<Site> = sqlx::query_as(
         "INSERT INTO sites (name, production_url, db_engine, db_url_sealed, db_display, table_prefix, \
-             uploads_dir, staging_url, staging_db_url_sealed, staging_db_display, staging_uploads_dir, tags) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             uploads_dir, staging_url, staging_db_url_sealed, staging_db_display, staging_uploads_dir, tags, \
+             db_identity, staging_db_identity) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
          ON CONFLICT (name) DO NOTHING \
          RETURNING *",
     )
@@ -177,6 +193,8 @@ pub async fn add(
     .bind(staging_db.display())
     .bind(input.staging_uploads_dir.as_deref())
     .bind(&input.tags)
+    .bind(input.identities.as_ref().map(|i| &i.0))
+    .bind(input.identities.as_ref().map(|i| &i.1))
     .fetch_optional(pool)
     .await?;
     inserted.ok_or_else(|| SiteError::Exists(input.name).into())
@@ -190,18 +208,21 @@ pub async fn upsert(
     input: SiteInput,
 ) -> Result<Site, RegistryError> {
     let input = input.resolve()?;
+    refuse_conflicts(pool, &input).await?;
     let staging_db = input.staging_db_url.clone().expect("resolved");
     let stored: Site = sqlx::query_as(
         "INSERT INTO sites (name, production_url, db_engine, db_url_sealed, db_display, table_prefix, \
-             uploads_dir, staging_url, staging_db_url_sealed, staging_db_display, staging_uploads_dir, tags) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             uploads_dir, staging_url, staging_db_url_sealed, staging_db_display, staging_uploads_dir, tags, \
+             db_identity, staging_db_identity) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
          ON CONFLICT (name) DO UPDATE SET production_url = EXCLUDED.production_url, \
              db_engine = EXCLUDED.db_engine, db_url_sealed = EXCLUDED.db_url_sealed, \
              db_display = EXCLUDED.db_display, table_prefix = EXCLUDED.table_prefix, \
              uploads_dir = EXCLUDED.uploads_dir, staging_url = EXCLUDED.staging_url, \
              staging_db_url_sealed = EXCLUDED.staging_db_url_sealed, \
              staging_db_display = EXCLUDED.staging_db_display, \
-             staging_uploads_dir = EXCLUDED.staging_uploads_dir, tags = EXCLUDED.tags, updated_at = now() \
+             staging_uploads_dir = EXCLUDED.staging_uploads_dir, tags = EXCLUDED.tags, \
+             db_identity = EXCLUDED.db_identity, staging_db_identity = EXCLUDED.staging_db_identity, updated_at = now() \
          RETURNING *",
     )
     .bind(&input.name)
@@ -216,9 +237,84 @@ pub async fn upsert(
     .bind(staging_db.display())
     .bind(input.staging_uploads_dir.as_deref())
     .bind(&input.tags)
+    .bind(input.identities.as_ref().map(|i| &i.0))
+    .bind(input.identities.as_ref().map(|i| &i.1))
     .fetch_one(pool)
     .await?;
     Ok(stored)
+}
+
+/// Refuses a site whose staging could touch production or another site's staging (by
+/// identity, see [`super::identity`]).
+async fn refuse_conflicts(pool: &PgPool, input: &SiteInput) -> Result<(), RegistryError> {
+    let others = list(pool, None).await?;
+    let found = identity::conflicts(
+        &input.keys(),
+        &others.iter().map(Site::keys).collect::<Vec<_>>(),
+    );
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(SiteError::Conflict {
+            site: input.name.clone(),
+            reasons: found,
+        }
+        .into())
+    }
+}
+
+impl SiteInput {
+    /// The keys [`identity::conflicts`] compares (a resolved input).
+    pub fn keys(&self) -> SiteKeys {
+        let staging = self.staging_db_url.as_ref().expect("resolved");
+        let (db, staging_db) = match &self.identities {
+            Some((a, b)) => (Some(a.clone()), Some(b.clone())),
+            None => (None, None),
+        };
+        SiteKeys {
+            name: self.name.clone(),
+            table_prefix: self.table_prefix.clone(),
+            db: DbKey::new(&self.db_url, db),
+            staging_db: DbKey::new(staging, staging_db),
+            uploads: DirKey::new(Path::new(&self.uploads_dir)),
+            staging_uploads: DirKey::new(Path::new(
+                self.staging_uploads_dir.as_deref().expect("resolved"),
+            )),
+        }
+    }
+}
+
+impl Site {
+    /// The keys [`identity::conflicts`] compares, from what is stored.
+    pub fn keys(&self) -> SiteKeys {
+        SiteKeys {
+            name: self.name.clone(),
+            table_prefix: self.table_prefix.clone(),
+            db: DbKey::stored(&self.db_display, self.db_identity.clone()),
+            staging_db: DbKey::stored(&self.staging_db_display, self.staging_db_identity.clone()),
+            uploads: DirKey::new(Path::new(&self.uploads_dir)),
+            staging_uploads: DirKey::new(Path::new(&self.staging_uploads_dir)),
+        }
+    }
+}
+
+/// Stores the identities a job verified for this registration of the site.
+pub async fn set_identities(
+    pool: &PgPool,
+    site: &Site,
+    db: &str,
+    staging_db: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE sites SET db_identity = $3, staging_db_identity = $4 WHERE name = $1 AND id = $2",
+    )
+    .bind(&site.name)
+    .bind(site.id)
+    .bind(db)
+    .bind(staging_db)
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 pub async fn get(pool: &PgPool, name: &str) -> Result<Site, RegistryError> {
@@ -273,7 +369,7 @@ fn open_url(secrets: &SecretBox, sealed: &[u8]) -> Result<DbUrl, RegistryError> 
 pub async fn environment(pool: &PgPool, site: &str) -> Result<Option<Environment>, sqlx::Error> {
     sqlx::query_as(
         "SELECT site, url, db_display, uploads_dir, state::text AS state, created_at, refreshed_at, \
-                last_job, last_report FROM staging_environments WHERE site = $1",
+                last_job, last_report, anonymized FROM staging_environments WHERE site = $1",
     )
     .bind(site)
     .fetch_optional(pool)
@@ -283,7 +379,7 @@ pub async fn environment(pool: &PgPool, site: &str) -> Result<Option<Environment
 pub async fn environments(pool: &PgPool) -> Result<Vec<Environment>, sqlx::Error> {
     sqlx::query_as(
         "SELECT site, url, db_display, uploads_dir, state::text AS state, created_at, refreshed_at, \
-                last_job, last_report FROM staging_environments ORDER BY site",
+                last_job, last_report, anonymized FROM staging_environments ORDER BY site",
     )
     .fetch_all(pool)
     .await
@@ -295,13 +391,14 @@ pub async fn record_environment(
     site: &Site,
     job: Uuid,
     report: &Value,
+    anonymized: bool,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO staging_environments (site, url, db_display, uploads_dir, state, last_job, last_report) \
-         VALUES ($1, $2, $3, $4, 'ready', $5, $6) \
+        "INSERT INTO staging_environments (site, url, db_display, uploads_dir, state, last_job, last_report, anonymized) \
+         VALUES ($1, $2, $3, $4, 'ready', $5, $6, $7) \
          ON CONFLICT (site) DO UPDATE SET url = EXCLUDED.url, db_display = EXCLUDED.db_display, \
              uploads_dir = EXCLUDED.uploads_dir, state = 'ready', refreshed_at = now(), \
-             last_job = EXCLUDED.last_job, last_report = EXCLUDED.last_report",
+             last_job = EXCLUDED.last_job, last_report = EXCLUDED.last_report, anonymized = EXCLUDED.anonymized",
     )
     .bind(&site.name)
     .bind(&site.staging_url)
@@ -309,6 +406,7 @@ pub async fn record_environment(
     .bind(&site.staging_uploads_dir)
     .bind(job)
     .bind(report)
+    .bind(anonymized)
     .execute(pool)
     .await?;
     Ok(())
