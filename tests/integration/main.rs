@@ -16,6 +16,7 @@ mod export_faults;
 mod export_support;
 mod hostile_clone;
 mod hostile_export;
+mod hostile_operations;
 mod hostile_provision;
 mod observability;
 mod onboard;
