@@ -607,3 +607,32 @@ pub async fn drop_side(production: &DbUrl, side: &str, owner: Owner<'_>) -> Resu
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_the_anonymizer_changed_or_did_not_report_are_refused() {
+        let report = json!({"tables": [
+            {"table": "public.wp_posts", "rows": 3, "literal_replacements": 2},
+            {"table": "public.wp_users", "rows": 1, "anonymized": {"users.user_email": 1}},
+            {"table": "public.wp_terms", "rows": 5},
+        ]});
+        let chosen = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            anonymized_tables(&report, &chosen(&["wp_posts", "wp_terms"])),
+            ["wp_posts"]
+        );
+        assert_eq!(
+            anonymized_tables(&report, &chosen(&["wp_users"])),
+            ["wp_users"]
+        );
+        assert!(anonymized_tables(&report, &chosen(&["wp_terms"])).is_empty());
+        assert_eq!(
+            anonymized_tables(&report, &chosen(&["wp_links"])),
+            ["wp_links"],
+            "a table the report does not list is not shown unchanged"
+        );
+    }
+}

@@ -282,7 +282,7 @@ mod tests {
             &root.join("w"),
             &root.join("up/link"),
         );
-        let found = conflicts(&hostile, &[victim.clone()]);
+        let found = conflicts(&hostile, std::slice::from_ref(&victim));
         assert_eq!(found.len(), 2, "{found:#?}");
         assert!(found[0].contains("production database of site victim"));
         assert!(found[1].contains("production uploads directory of site victim"));
