@@ -140,6 +140,55 @@ async fn retry_resumes_a_failed_job_from_its_last_checkpoint() {
     assert_eq!(env.state(id).await, Some(JobState::Succeeded));
 }
 
+/// Issue #13's engine rule: what a compensation undid is marked, and a retry re-runs it.
+#[tokio::test(flavor = "multi_thread")]
+async fn retry_after_compensation_reruns_every_step_the_undo_reached() {
+    let env = TestEnv::new("retryundo").await;
+    let _worker = env.worker(FAST_RETRY);
+    let spec = json!({"steps": 4, "fail_step": 3, "fail_times": 1, "compensate": true,
+                      "effects_dir": env.dir});
+    let id = env.enqueue("noop", spec, Priority::Interactive).await;
+    assert_eq!(
+        env.wait_terminal(id, Duration::from_secs(30)).await,
+        JobState::Failed
+    );
+    assert_eq!(
+        env.effects(id),
+        vec!["step-1 1", "step-2 1", "undo:step-2 1", "undo:step-1 1"]
+    );
+    let out = env.cli(&["retry", &id.to_string()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        env.wait_terminal(id, Duration::from_secs(30)).await,
+        JobState::Succeeded
+    );
+    // Steps 1 and 2 were undone, so they ran again instead of being skipped.
+    assert_eq!(
+        env.effects(id),
+        vec![
+            "step-1 1",
+            "step-2 1",
+            "undo:step-2 1",
+            "undo:step-1 1",
+            "step-1 2",
+            "step-2 2",
+            "step-3 2",
+            "step-4 2"
+        ]
+    );
+    let states: Vec<String> =
+        sqlx::query_scalar("SELECT state::text FROM job_steps WHERE job_id = $1 ORDER BY name")
+            .bind(id)
+            .fetch_all(&env.pool)
+            .await
+            .unwrap();
+    assert_eq!(states, vec!["completed"; 4]);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn cancel_stops_a_running_job_at_a_step_boundary_and_compensates() {
     let env = TestEnv::new("cancel").await;

@@ -201,7 +201,8 @@ async fn staging_settings_that_reach_production_are_refused_and_unmarked_data_is
         2,
         "this site's production database",
     );
-    //    …and another site's production registered again under another spelling.
+    //    …and another site's production again under another spelling: allowed (a second copy,
+    //    e.g. for QA), but its default staging database is victim's, spelled `localhost`.
     refused(
         &env,
         &[
@@ -216,7 +217,7 @@ async fn staging_settings_that_reach_production_are_refused_and_unmarked_data_is
             &up("again"),
         ],
         2,
-        "already registered as site victim",
+        "already the staging database of site victim",
     );
     // 6. Staging uploads through a symbolic link into production's.
     let link = env.dir.join("up/link");
@@ -598,4 +599,66 @@ async fn two_sites_copied_at_once_on_one_server_each_get_their_own_incoming_data
             .unwrap();
         assert_eq!(posts, 30, "{db}_staging");
     }
+}
+
+/// Issue #13 on the clone: a create that fails late (its uploads cannot be read), then the cause
+/// fixed and `understudy retry` — the failure's cleanup dropped the incoming copy, so every step
+/// it undid runs again and the retry ends with a complete staging copy.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_create_retried_after_the_fix_rebuilds_what_its_cleanup_dropped() {
+    let env = TestEnv::new("hostile-retry").await;
+    let p = format!("ut_hy_{}", &env.namespace[1..]);
+    let _dbs = Databases(p.clone());
+    let prod_db = format!("{p}_s");
+    production(&env, &prod_db, "retry.example", 12);
+    // The uploads "directory" is a file: the copy fails at sync-uploads, permanently.
+    let uploads = env.dir.join("retry-uploads");
+    std::fs::write(&uploads, b"not a directory").unwrap();
+    env.add_site(&[
+        "retry",
+        "--url",
+        "https://retry.example",
+        "--db",
+        &my_url(&prod_db),
+        "--uploads",
+        uploads.to_str().unwrap(),
+    ]);
+    let _worker = env.worker(&[("UNDERSTUDY_RETRY__MAX_TRIES", "1")]);
+    let (code, status) = run(&env, &["staging", "create", "retry"]);
+    assert_eq!(code, Some(1), "{status}");
+    assert!(job_error(&status).contains("retry-uploads"), "{status}");
+    let id = status["job"]["id"].as_str().unwrap().to_string();
+    let left: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name LIKE ?",
+    )
+    .bind(format!("{prod_db}\\_staging%"))
+    .fetch_one(&MySqlPool::connect(&my_url(&prod_db)).await.unwrap())
+    .await
+    .unwrap();
+    assert_eq!(left, 0, "the failed create left a database behind");
+
+    std::fs::remove_file(&uploads).unwrap();
+    std::fs::create_dir_all(&uploads).unwrap();
+    std::fs::write(uploads.join("x.txt"), b"x").unwrap();
+    let out = env.cli(&["retry", &id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let state = env
+        .wait_terminal(id.parse().unwrap(), Duration::from_secs(120))
+        .await;
+    let status = last_json(&env.cli(&["status", &id, "--json"]));
+    assert_eq!(state, JobState::Succeeded, "{status}");
+    let staging = MySqlPool::connect(&my_url(&format!("{prod_db}_staging")))
+        .await
+        .unwrap();
+    let posts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM wp_posts")
+        .fetch_one(&staging)
+        .await
+        .unwrap();
+    assert_eq!(posts, 12);
+    let staging_up = PathBuf::from(format!("{}-staging", uploads.display()));
+    assert_eq!(std::fs::read(staging_up.join("x.txt")).unwrap(), b"x");
 }

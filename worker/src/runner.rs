@@ -389,6 +389,11 @@ impl Backend for JobBackend {
             .await
         {
             Ok(Fence::Held { cancel_requested }) => {
+                // Done again after a compensation undid it: its undo may run again.
+                self.compensated
+                    .lock()
+                    .expect("compensated set poisoned")
+                    .remove(step);
                 let began = self
                     .step_started
                     .lock()
@@ -435,13 +440,17 @@ impl Backend for JobBackend {
             "WITH fenced AS ( \
                 SELECT id FROM jobs WHERE id = $1 AND lease_token = $2 AND state = 'running' \
                 FOR UPDATE \
+             ), undone AS ( \
+                SELECT completed_at FROM job_steps \
+                WHERE job_id IN (SELECT id FROM fenced) AND name = $3 \
              ), marked AS ( \
                 UPDATE job_steps SET state = 'compensated', compensated_at = now() \
-                WHERE job_id IN (SELECT id FROM fenced) AND name = $3 \
-                RETURNING job_id \
+                WHERE job_id IN (SELECT id FROM fenced) AND state = 'completed' \
+                  AND (name = $3 OR completed_at >= (SELECT completed_at FROM undone)) \
+                RETURNING job_id, name \
              ), events AS ( \
                 INSERT INTO job_events (job_id, type, attempt, step) \
-                SELECT job_id, 'step_compensated', $4, $3 FROM marked \
+                SELECT job_id, 'step_compensated', $4, name FROM marked \
              ) \
              SELECT EXISTS (SELECT 1 FROM fenced)",
         )

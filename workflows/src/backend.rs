@@ -30,7 +30,10 @@ pub trait Backend: Send + Sync {
     /// A retryable error happened; the step runs again after `delay`.
     async fn retrying(&self, step: &str, try_number: u32, error: &StepError, delay: Duration);
 
-    /// Durably records that `step`'s compensation ran.
+    /// Durably records that `step`'s compensation ran — and that every step completed at or
+    /// after `step` was undone with it (their effects may rest on it: the clone's dropped
+    /// incoming database holds every later step's copy), so a retried job re-runs them all
+    /// instead of skipping steps whose output no longer exists.
     async fn mark_compensated(&self, step: &str) -> Result<(), StepError>;
 
     /// Reports progress of the job (0–100) with a short message. Cheap; never blocks.

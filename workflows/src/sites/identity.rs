@@ -9,7 +9,8 @@
 //!   the device and inode of it and of each ancestor that exists.
 //!
 //! [`conflicts`] lists every way one site's staging could touch production (its own or another
-//! site's) or another site's staging; `site add`, inline site specs and the first step of every
+//! site's) or another site's staging (one production may have several registrations, each with
+//! its own staging: a staging and a QA copy); `site add`, inline site specs and the first step of every
 //! clone job refuse a site with any.
 
 use std::os::unix::fs::MetadataExt;
@@ -176,13 +177,6 @@ pub fn conflicts(this: &SiteKeys, others: &[SiteKeys]) -> Vec<String> {
             found.push(format!(
                 "the production database ({}) is the staging database of site {name}",
                 shown(&this.db)
-            ));
-        }
-        if this.db.same(&other.db) && this.table_prefix == other.table_prefix {
-            found.push(format!(
-                "the production database ({}) with table prefix {} is already registered as site {name}",
-                shown(&this.db),
-                this.table_prefix
             ));
         }
         for (what, dir) in [
