@@ -59,7 +59,11 @@ fn spelling(url: &DbUrl) -> String {
         h if h.starts_with("127.") => "127.0.0.1".to_string(),
         _ => host,
     };
-    format!("{:?}://{host}:{}/{}", url.engine, url.port, url.database)
+    let engine = match url.engine {
+        super::DbEngine::Postgres => "postgres",
+        super::DbEngine::Mysql => "mysql",
+    };
+    format!("{engine}://{host}:{}/{}", url.port, url.database)
 }
 
 /// One directory as identified for comparison.

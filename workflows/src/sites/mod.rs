@@ -97,17 +97,32 @@ pub fn normalize_site_url(what: &'static str, value: &str) -> Result<String, Sit
     Ok(format!("{}://{host}{port}{path}", url.scheme()))
 }
 
-/// `https://staging.<host>` for a production URL.
+/// `https://staging.<host>[:port][/path]` for a production URL whose host is a domain name.
 pub fn default_staging_url(production_url: &str) -> Result<String, SiteError> {
     let url = url::Url::parse(production_url).map_err(|e| SiteError::BadUrl {
         what: "production URL",
         value: production_url.to_string(),
         reason: e.to_string(),
     })?;
-    let host = url.host_str().unwrap_or_default();
+    let no_name = |reason: &str| SiteError::Invalid {
+        what: "production URL",
+        value: production_url.to_string(),
+        reason: format!(
+            "{reason}, so there is no default staging URL staging.<host>: give --staging-url"
+        ),
+    };
+    let host = match url.host() {
+        Some(url::Host::Domain(host)) if host != "localhost" && host.contains('.') => host,
+        Some(url::Host::Domain(_)) => return Err(no_name("its host is not a domain name")),
+        _ => return Err(no_name("its host is an IP address")),
+    };
     let host = host.strip_prefix("www.").unwrap_or(host);
     let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-    Ok(format!("https://staging.{host}{port}"))
+    let path = url.path().trim_end_matches('/');
+    normalize_site_url(
+        "staging URL",
+        &format!("https://staging.{host}{port}{path}"),
+    )
 }
 
 /// An absolute directory path without `..`, NUL or a trailing slash.
@@ -157,6 +172,13 @@ mod tests {
             default_staging_url("https://www.shop.com").unwrap(),
             "https://staging.shop.com"
         );
+        assert_eq!(
+            default_staging_url("https://shop.com/blog").unwrap(),
+            "https://staging.shop.com/blog"
+        );
+        let err = default_staging_url("http://127.0.0.1:8081").unwrap_err();
+        assert!(err.to_string().contains("--staging-url"), "{err}");
+        assert!(default_staging_url("http://localhost").is_err());
         assert_eq!(normalize_dir("d", "/srv/up/").unwrap(), "/srv/up");
         assert!(normalize_dir("d", "srv").is_err());
         assert!(normalize_dir("d", "/srv/../etc").is_err());
