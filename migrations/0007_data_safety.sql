@@ -10,7 +10,8 @@
 -- * `staging_environments.anonymized`: the copy carries fake personal data; promote refuses the
 --   tables the anonymizer changed.
 -- * `backups`: every backup a promote or restore took of production, with the tables it holds
---   (exactly what the operation overwrote) and the identity of the database it came from.
+--   (exactly the rows the operation overwrote, captured in the same transaction or RENAME that
+--   replaced them) and the identity of the database it came from.
 
 ALTER TABLE sites
     ADD COLUMN id uuid NOT NULL DEFAULT gen_random_uuid(),
@@ -35,7 +36,11 @@ CREATE TABLE backups (
     production_identity text NOT NULL,
     production_display  text NOT NULL,
     tables              text[] NOT NULL CHECK (cardinality(tables) > 0),
+    -- PostgreSQL: the schema the dump's tables are in (the swap's park), loaded back as public.
+    source_schema       text,
     bytes               bigint NOT NULL CHECK (bytes >= 0),
+    -- SHA-256 of the file as written: a restore loads only this exact file.
+    sha256              text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
     job_id              uuid NOT NULL,
     created_at          timestamptz NOT NULL DEFAULT now(),
     -- Set when the site was removed with its backups kept.

@@ -38,6 +38,7 @@ pub async fn validate(
     }
     let db = &job.resources().db;
     guard::verify(db, site, source, staging).await?;
+    guard::mu_plugins_dir(db, site).await?;
     let existing = registry::environment(db, &site.name)
         .await
         .map_err(StepError::retryable)?;
@@ -153,7 +154,11 @@ pub async fn validate(
 }
 
 /// Applies the hardening statements to the incoming copy and writes the must-use plugin.
-pub async fn harden(site: &Site, incoming: &DbUrl) -> Result<Hardening, StepError> {
+pub async fn harden(
+    db: &sqlx::PgPool,
+    site: &Site,
+    incoming: &DbUrl,
+) -> Result<Hardening, StepError> {
     let options = format!("{}options", site.table_prefix);
     let mut report = Hardening::default();
     let affected: Vec<(&str, u64)> = match site.db_engine {
@@ -192,14 +197,15 @@ pub async fn harden(site: &Site, incoming: &DbUrl) -> Result<Hardening, StepErro
             _ => report.secret_options_cleared = n,
         }
     }
-    match harden::write_mu_plugin(Path::new(&site.staging_uploads_dir)) {
-        Ok(Some(path)) => report.mu_plugin = Some(path),
-        Ok(None) => report.notes.push(
+    let plugins = guard::mu_plugins_dir(db, site).await?;
+    match plugins.map(|dir| harden::write_mu_plugin(&dir)) {
+        Some(Ok(path)) => report.mu_plugin = Some(path),
+        None => report.notes.push(
             "staging uploads dir is not <wp-content>/uploads: mail/cron guard plugin not installed; \
              set DISABLE_WP_CRON and a mail trap in the staging wp-config.php"
                 .into(),
         ),
-        Err(e) => report.notes.push(format!("could not write the staging guard plugin: {e}")),
+        Some(Err(e)) => report.notes.push(format!("could not write the staging guard plugin: {e}")),
     }
     report
         .notes

@@ -3,7 +3,7 @@
 //! another site's staging, and production is not itself a copy Understudy made.
 
 use sqlx::PgPool;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::ownership::{self, Presence};
 use super::{mysql, postgres};
@@ -132,4 +132,38 @@ pub async fn verify(
     registry::set_identities(pool, site, &db, &staging_db)
         .await
         .map_err(StepError::retryable)
+}
+
+/// The staging must-use plugins folder (`<staging wp-content>/mu-plugins`, when the staging
+/// uploads are `<wp-content>/uploads`), once it is shown not to be any registered site's
+/// production `wp-content` (by canonical path, so a symbolic link to production's folder is
+/// refused too): the plugins written there stop mail and cron and can answer 401, and must never
+/// run on production.
+pub async fn mu_plugins_dir(pool: &PgPool, site: &Site) -> Result<Option<PathBuf>, StepError> {
+    let Some(dir) = super::basic_auth::mu_plugins_dir(Path::new(&site.staging_uploads_dir)) else {
+        return Ok(None);
+    };
+    let real = identity::canonical(&dir);
+    let sites = registry::list(pool, None)
+        .await
+        .map_err(super::environment::registry_error)?;
+    for other in &sites {
+        let Some(wp_content) = Path::new(&other.uploads_dir).parent() else {
+            continue;
+        };
+        let wp_content = identity::canonical(wp_content);
+        if real.parent() == Some(wp_content.as_path()) || real.starts_with(&wp_content) {
+            return Err(StepError::Permanent(format!(
+                "the staging must-use plugins folder {} is (or leads into) {}, the production \
+                 wp-content of site {}: Understudy's staging plugins (no mail, no cron, basic \
+                 auth) must never run there. Give site {} a staging wp-content of its own \
+                 (--staging-uploads <staging wp-content>/uploads)",
+                dir.display(),
+                wp_content.display(),
+                other.name,
+                site.name
+            )));
+        }
+    }
+    Ok(Some(dir))
 }

@@ -109,19 +109,13 @@ add_action('admin_notices', function () {
 });
 "#;
 
-/// Writes the must-use plugin when `uploads_dir` is `<wp-content>/uploads`; returns its path.
-pub fn write_mu_plugin(uploads_dir: &Path) -> std::io::Result<Option<String>> {
-    let Some(wp_content) = uploads_dir.parent() else {
-        return Ok(None);
-    };
-    if uploads_dir.file_name().and_then(|n| n.to_str()) != Some("uploads") {
-        return Ok(None);
-    }
-    let dir = wp_content.join("mu-plugins");
-    std::fs::create_dir_all(&dir)?;
+/// Writes the must-use plugin into `dir` (a staging `mu-plugins` folder vetted by
+/// `guard::mu_plugins_dir`); returns its path.
+pub fn write_mu_plugin(dir: &Path) -> std::io::Result<String> {
+    std::fs::create_dir_all(dir)?;
     let path = dir.join("understudy-staging.php");
     let tmp = dir.join(".understudy-staging.php.tmp");
     std::fs::write(&tmp, MU_PLUGIN)?;
     std::fs::rename(&tmp, &path)?;
-    Ok(Some(path.display().to_string()))
+    Ok(path.display().to_string())
 }

@@ -31,8 +31,10 @@ pub mod plan;
 pub mod postgres;
 pub mod process;
 pub mod promote;
+pub mod promote_checks;
 pub mod remap;
 pub mod restore;
+pub mod side;
 pub mod spec;
 pub mod template;
 pub mod uploads;
@@ -178,7 +180,7 @@ async fn clone_site(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
         .step("harden", |run| {
             let (site, incoming) = (&site, &incoming);
             async move {
-                let report = environment::harden(site, incoming).await?;
+                let report = environment::harden(&job.resources().db, site, incoming).await?;
                 run.progress(90.0, "staging hardened");
                 Ok(report)
             }
@@ -330,7 +332,7 @@ async fn apply_basic_auth(
         .await
         .map_err(StepError::retryable)?;
     let want = spec.basic_auth.unwrap_or(existing.is_some());
-    let dir = basic_auth::mu_plugins_dir(std::path::Path::new(&site.staging_uploads_dir));
+    let dir = guard::mu_plugins_dir(&resources.db, site).await?;
     let io = |e: std::io::Error| StepError::Permanent(format!("basic-auth plugin: {e}"));
     if !want {
         let removed = match &dir {

@@ -100,7 +100,8 @@ pub fn check(presence: &Presence, owner: Owner<'_>, what: &str) -> Result<bool, 
         Presence::Absent => Ok(false),
         Presence::Unmarked => Err(StepError::Permanent(format!(
             "refusing to remove or overwrite {what}: it exists but Understudy did not make it \
-             (it carries no ownership mark), so it may hold production or another site's data. \
+             (it carries no ownership mark, or it is a symbolic link, which is never followed), \
+             so it may hold production or another site's data. \
              Check the site's staging settings (`understudy site show {site}`); if it really is \
              a leftover copy, remove it by hand"
         ))),
@@ -174,22 +175,27 @@ where
     Ok(presence(row))
 }
 
+/// PostgreSQL: the statements that create schema `name` if missing and mark it.
+pub fn pg_marked_schema_sql(name: &str, mark: &Mark) -> [String; 2] {
+    [
+        format!("CREATE SCHEMA IF NOT EXISTS {}", pg_quote(name)),
+        format!(
+            "COMMENT ON SCHEMA {} IS {}",
+            pg_quote(name),
+            quote_literal(&mark.encode())
+        ),
+    ]
+}
+
 /// PostgreSQL: creates schema `name` if missing and marks it.
 pub async fn pg_create_marked_schema(
     pool: &PgPool,
     name: &str,
     mark: &Mark,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {}", pg_quote(name)))
-        .execute(pool)
-        .await?;
-    sqlx::query(&format!(
-        "COMMENT ON SCHEMA {} IS {}",
-        pg_quote(name),
-        quote_literal(&mark.encode())
-    ))
-    .execute(pool)
-    .await?;
+    for sql in pg_marked_schema_sql(name, mark) {
+        sqlx::query(&sql).execute(pool).await?;
+    }
     Ok(())
 }
 

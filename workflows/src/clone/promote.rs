@@ -1,15 +1,16 @@
 //! Promote (staging → production), done safely.
 //!
-//! `validate` (identities, staging is this site's marked copy, an anonymized copy's changed
-//! tables refused) → `backup` (exactly the tables about to be replaced, recorded, restorable with
-//! `understudy staging restore`) →
-//! `load:<table>` (staging rows, URLs rewritten staging → production, into a side schema of the
-//! production database on PostgreSQL, a side database on MySQL) → `keep-options` (production's
-//! own values for site URL, indexing, cron and secret options) → `swap` (PostgreSQL: one
-//! transaction that empties and refills each table; MySQL: one atomic `RENAME TABLE`), so
-//! production is never half-written. Tables that change on production (users, comments, orders)
-//! are left out unless asked for, and reported as warnings when included. Every side schema,
-//! side database and park database is marked and checked before it is dropped.
+//! `validate` (identities, staging is this site's marked copy, only this site's tables, the same
+//! columns on both sides, an anonymized copy's changed tables refused) → `load:<table>` (staging
+//! rows, URLs rewritten staging → production, into a side schema of the production database on
+//! PostgreSQL, a side database on MySQL) → `keep-options` (production's own values for site URL,
+//! indexing, cron and secret options) → `swap` (PostgreSQL: one transaction that locks, keeps
+//! and empties each table and refills it; MySQL: one atomic `RENAME TABLE`), so production is
+//! never half-written, and the rows it replaced are kept, from that very moment, in a marked
+//! park → `backup` (the park dumped and recorded, restorable with `understudy staging
+//! restore`). Tables that change on production (users, comments, orders) are left out unless
+//! asked for, and reported as warnings when included. Every side and park schema or database is
+//! marked and checked before it is dropped.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -20,7 +21,9 @@ use super::copy_pg::{rewrite_error, stopped};
 use super::harden::{SECRET_OPTIONS, SECRET_OPTION_PATTERNS};
 use super::mysql::{self, Credentials};
 use super::ownership::{self, Mark, Owner, Role};
+use super::promote_checks::{anonymized_tables, other_prefixes, recheck, same_columns};
 use super::remap::CopySchemaRemap;
+use super::side::{drop_side, swap};
 use super::spec::CloneSpec;
 use super::{environment, guard, plan, postgres, process};
 use crate::rewrite::{MysqlDumpRewriter, PgCopyRewriter};
@@ -64,10 +67,15 @@ pub struct PromotePlan {
     pub warnings: Vec<String>,
     /// PostgreSQL schema or MySQL database the rows are loaded into first.
     pub side: String,
+    /// Where the swap moves the production rows it replaces, until they are backed up.
+    pub park: String,
     /// Production's backup of exactly `tables`.
     pub backup: BackupPlan,
     /// Production's identity (`guard::database_identity`), recorded with the backup.
     pub identity: String,
+    /// The site registration and the staging copy (the job that made it) validated.
+    pub site_id: uuid::Uuid,
+    pub staging_job: uuid::Uuid,
 }
 
 pub async fn promote(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
@@ -92,19 +100,9 @@ pub async fn promote(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
             }
         })
         .await?;
-    job.step("backup", |run| {
-        let (site, production, plan) = (&site, &production, &plan);
-        async move {
-            let bytes =
-                backup::take(job, site, production, &plan.identity, &plan.backup, &run).await?;
-            run.progress(
-                20.0,
-                &format!("production tables backed up ({bytes} bytes)"),
-            );
-            Ok(bytes)
-        }
-    })
-    .await?;
+    // A failed or cancelled promote is validated again from the start when retried (staging,
+    // the site's registration or production may have changed meanwhile), and its side schema or
+    // database goes. Never the park: after the swap it holds production's replaced rows.
     {
         let (production, side, site_name, id) = (
             production.clone(),
@@ -112,16 +110,12 @@ pub async fn promote(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
             site.name.clone(),
             job.id(),
         );
-        job.on_failure("backup", move || async move {
-            drop_side(
-                &production,
-                &side,
-                Owner::Job {
-                    site: &site_name,
-                    job: id,
-                },
-            )
-            .await
+        job.on_failure("validate", move || async move {
+            let owner = Owner::Job {
+                site: &site_name,
+                job: id,
+            };
+            drop_side(&production, &side, owner).await
         });
     }
     let rewriter = Arc::new(plan::rewriter_between(
@@ -135,15 +129,17 @@ pub async fn promote(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
         let (rewriter, policy) = (rewriter.clone(), policy.clone());
         job.step(&format!("load:{table}"), |run| {
             let (rewriter, policy) = (rewriter.clone(), policy.clone());
-            let (site, production, staging, side) = (&site, &production, &staging, &plan.side);
+            let (site, production, staging, side, plan) =
+                (&site, &production, &staging, &plan.side, &plan);
             async move {
+                recheck(job, site, production, plan).await?;
                 let owner = (site.name.as_str(), job.id());
                 load(
                     site, production, staging, side, table, rewriter, policy, owner, &run,
                 )
                 .await?;
                 run.progress(
-                    20.0 + 60.0 * (i + 1) as f32 / total,
+                    5.0 + 75.0 * (i + 1) as f32 / total,
                     &format!("loaded {table}"),
                 );
                 Ok(true)
@@ -162,13 +158,35 @@ pub async fn promote(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
     job.step("swap", |run| {
         let (production, plan, site) = (&production, &plan, &site);
         async move {
+            recheck(job, site, production, plan).await?;
             let owner = Owner::Job {
                 site: &site.name,
                 job: job.id(),
             };
-            swap(production, &plan.tables, &plan.side, owner).await?;
-            run.progress(100.0, "promoted");
+            swap(production, &plan.tables, &plan.side, &plan.park, owner).await?;
+            run.progress(90.0, "promoted; backing up the replaced rows");
             Ok(true)
+        }
+    })
+    .await?;
+    job.step("backup", |run| {
+        let (site, production, plan) = (&site, &production, &plan);
+        async move {
+            let bytes = backup::take(
+                job,
+                site,
+                production,
+                &plan.identity,
+                &plan.park,
+                &plan.backup,
+                &run,
+            )
+            .await?;
+            run.progress(
+                100.0,
+                &format!("promoted; the replaced rows backed up ({bytes} bytes)"),
+            );
+            Ok(bytes)
         }
     })
     .await?;
@@ -251,11 +269,25 @@ async fn validate(
     };
     let prefix = &site.table_prefix;
     let bare = |t: &str| t.strip_prefix(prefix.as_str()).unwrap_or(t).to_string();
+    let others = other_prefixes(db, site, production).await?;
     let mut tables = Vec::new();
     let mut skipped = Vec::new();
     let mut warnings = Vec::new();
     for table in staging_tables {
         plan::check_table_name(&table)?;
+        // Only this site's tables: its prefix, and not a longer prefix another registered
+        // site uses in the same database (`wp_` must not promote `wp_b_posts`).
+        if !table.starts_with(prefix.as_str()) {
+            continue;
+        }
+        if let Some((owner, _)) = others.iter().find(|(_, p)| table.starts_with(p.as_str())) {
+            if spec.tables.is_some() {
+                warnings.push(format!(
+                    "{table} belongs to site {owner} (its table prefix): not promoted"
+                ));
+            }
+            continue;
+        }
         let short = bare(&table);
         let chosen = match &spec.tables {
             Some(list) => list.contains(&short),
@@ -282,10 +314,17 @@ async fn validate(
         }
     }
     if tables.is_empty() {
-        return Err(StepError::Permanent(
-            "no table selected to promote (check --tables / --exclude)".into(),
-        ));
+        return Err(StepError::Permanent(format!(
+            "no table selected to promote (check --tables / --exclude: names go without the \
+             table prefix {prefix}, e.g. posts,postmeta){}",
+            if warnings.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", warnings.join("; "))
+            }
+        )));
     }
+    same_columns(staging, production, &tables).await?;
     if environment.anonymized {
         let changed = anonymized_tables(&environment.last_report, &tables);
         if !changed.is_empty() {
@@ -311,34 +350,11 @@ async fn validate(
         skipped,
         warnings,
         side: format!("understudy_promote_{}", plan::job_tag(job.id())),
+        park: format!("understudy_park_{}", plan::job_tag(job.id())),
         identity,
+        site_id: site.id,
+        staging_job: environment.last_job,
     })
-}
-
-/// The tables of `chosen` in which the anonymizer replaced anything in this copy (from the
-/// environment's last report: per-table personal fields and in-text replacements).
-fn anonymized_tables(report: &Value, chosen: &[String]) -> Vec<String> {
-    let mut changed = Vec::new();
-    for entry in report["tables"].as_array().into_iter().flatten() {
-        let name = entry["table"].as_str().unwrap_or_default();
-        let name = name.strip_prefix("public.").unwrap_or(name);
-        let fields = entry["anonymized"].as_object().map_or(0, |m| m.len());
-        let literal = entry["literal_replacements"].as_u64().unwrap_or(0);
-        if (fields > 0 || literal > 0) && chosen.iter().any(|t| t == name) {
-            changed.push(name.to_string());
-        }
-    }
-    // A table the report does not list cannot be shown unchanged.
-    for table in chosen {
-        let listed = report["tables"].as_array().into_iter().flatten().any(|e| {
-            let name = e["table"].as_str().unwrap_or_default();
-            name.strip_prefix("public.").unwrap_or(name) == table
-        });
-        if !listed && !changed.contains(table) {
-            changed.push(table.clone());
-        }
-    }
-    changed
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -489,150 +505,5 @@ async fn keep_options(production: &DbUrl, side: &str, options: &str) -> Result<u
             .map_err(|e| mysql::classify(&production.display(), e))?;
             Ok(kept.rows_affected())
         }
-    }
-}
-
-/// Replaces the production `tables` with the ones loaded into `side` (this job's) in one
-/// atomic operation. Repeatable: once the side schema/database is gone the swap happened.
-pub async fn swap(
-    production: &DbUrl,
-    tables: &[String],
-    side: &str,
-    owner: Owner<'_>,
-) -> Result<(), StepError> {
-    let what = format!("{side} beside production {}", production.display());
-    match production.engine {
-        DbEngine::Postgres => {
-            let pool = postgres::connect(production).await?;
-            let fail = |e| postgres::classify(&production.display(), e);
-            let mut tx = pool.begin().await.map_err(fail)?;
-            let found = ownership::pg_schema(&mut *tx, side).await.map_err(fail)?;
-            if ownership::check(&found, owner, &what)? {
-                for table in tables {
-                    let live = postgres::quote_table("public", table);
-                    sqlx::query(&format!("TRUNCATE {live}"))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(fail)?;
-                    sqlx::query(&format!(
-                        "INSERT INTO {live} SELECT * FROM {}",
-                        postgres::quote_table(side, table)
-                    ))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(fail)?;
-                }
-                sqlx::query(&format!("DROP SCHEMA \"{side}\" CASCADE"))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(fail)?;
-                tx.commit().await.map_err(fail)?;
-                postgres::advance_sequences(&pool).await.map_err(fail)?;
-            }
-            pool.close().await;
-        }
-        DbEngine::Mysql => {
-            let admin = mysql::admin(production).await?;
-            let fail = |e| mysql::classify(&production.display(), e);
-            let park = format!("{side}_old");
-            let park_url = production.with_database(&park);
-            let found = ownership::mysql_database(&admin, side)
-                .await
-                .map_err(fail)?;
-            // Tables still in the side database: the RENAME has not happened yet.
-            let pending = ownership::check(&found, owner, &what)?
-                && !mysql::tables(&admin, side).await.map_err(fail)?.is_empty();
-            if pending {
-                let mark = match &found {
-                    ownership::Presence::Marked(mark) => Mark {
-                        role: Role::Park,
-                        ..mark.clone()
-                    },
-                    _ => unreachable!("checked"),
-                };
-                ownership::create_marked_database(&park_url, &production.database, &mark, owner)
-                    .await?;
-                let q = mysql::quote_ident;
-                let mut pairs = Vec::new();
-                for t in tables {
-                    pairs.push(format!(
-                        "{}.{} TO {}.{}",
-                        q(&production.database),
-                        q(t),
-                        q(&park),
-                        q(t)
-                    ));
-                    pairs.push(format!(
-                        "{}.{} TO {}.{}",
-                        q(side),
-                        q(t),
-                        q(&production.database),
-                        q(t)
-                    ));
-                }
-                sqlx::query(&format!("RENAME TABLE {}", pairs.join(", ")))
-                    .execute(&admin)
-                    .await
-                    .map_err(fail)?;
-            }
-            admin.close().await;
-            ownership::drop_database(&production.with_database(side), owner).await?;
-            ownership::drop_database(&park_url, owner).await?;
-        }
-    }
-    Ok(())
-}
-
-/// Compensation: removes the side schema/database a failed promote or restore loaded into
-/// (only this job's).
-pub async fn drop_side(production: &DbUrl, side: &str, owner: Owner<'_>) -> Result<(), StepError> {
-    match production.engine {
-        DbEngine::Postgres => {
-            let pool = postgres::connect(production).await?;
-            let fail = |e| postgres::classify(&production.display(), e);
-            let found = ownership::pg_schema(&pool, side).await.map_err(fail)?;
-            if ownership::check(&found, owner, &format!("schema {side} of production"))? {
-                sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{side}\" CASCADE"))
-                    .execute(&pool)
-                    .await
-                    .map_err(fail)?;
-            }
-            pool.close().await;
-        }
-        DbEngine::Mysql => {
-            ownership::drop_database(&production.with_database(side), owner).await?;
-            ownership::drop_database(&production.with_database(&format!("{side}_old")), owner)
-                .await?;
-        }
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tables_the_anonymizer_changed_or_did_not_report_are_refused() {
-        let report = json!({"tables": [
-            {"table": "public.wp_posts", "rows": 3, "literal_replacements": 2},
-            {"table": "public.wp_users", "rows": 1, "anonymized": {"users.user_email": 1}},
-            {"table": "public.wp_terms", "rows": 5},
-        ]});
-        let chosen = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(
-            anonymized_tables(&report, &chosen(&["wp_posts", "wp_terms"])),
-            ["wp_posts"]
-        );
-        assert_eq!(
-            anonymized_tables(&report, &chosen(&["wp_users"])),
-            ["wp_users"]
-        );
-        assert!(anonymized_tables(&report, &chosen(&["wp_terms"])).is_empty());
-        assert_eq!(
-            anonymized_tables(&report, &chosen(&["wp_links"])),
-            ["wp_links"],
-            "a table the report does not list is not shown unchanged"
-        );
     }
 }

@@ -1,11 +1,11 @@
 //! Restore: puts back the tables a promote (or an earlier restore) replaced, from its recorded
 //! backup, and nothing else.
 //!
-//! `validate` (the backup is recorded for this registration of the site and was taken of this
-//! very production database, by identity; `--tables` picks some of its tables) → `backup`
-//! (production's current state of exactly those tables, so the restore can be undone too) →
-//! PostgreSQL: `restore` (`TRUNCATE` and the backup's rows in one transaction); MySQL/MariaDB:
-//! `load` (the backup into a marked side database) → `swap` (one atomic `RENAME TABLE`).
+//! `validate` (the backup is recorded for this registration of the site, was taken of this very
+//! production database, by identity, and is byte for byte the file recorded; `--tables` picks
+//! some of its tables) → `load` (the backup into a marked side schema/database) → `swap` (as a
+//! promote's: one transaction or one `RENAME TABLE`, the replaced rows kept in a marked park) →
+//! `backup` (the park dumped and recorded as `pre-restore`, so the restore can be undone too).
 //! Rows that arrived on production since in other tables (comments, users, orders) are untouched.
 
 use serde::{Deserialize, Serialize};
@@ -16,7 +16,8 @@ use super::backup::{self, BackupPlan};
 use super::copy_pg::stopped;
 use super::mysql::{self, Credentials};
 use super::ownership::{self, Mark, Owner, Role};
-use super::promote::{drop_side, swap};
+use super::remap::CopySchemaRemap;
+use super::side::{drop_side, swap};
 use super::spec::CloneSpec;
 use super::{environment, guard, plan, postgres, process};
 use crate::sites::backups::{self, BackupKind};
@@ -32,8 +33,48 @@ pub struct RestorePlan {
     /// Production's current state of `tables`, taken first.
     pub backup: BackupPlan,
     pub identity: String,
-    /// MySQL: the side database the backup is loaded into.
+    /// The side schema (PostgreSQL) or database (MySQL) the backup is loaded into.
     pub side: String,
+    /// Where the swap moves the production rows it replaces, until they are backed up.
+    pub park: String,
+    /// PostgreSQL: the schema the backup's tables are in.
+    pub source_schema: String,
+    /// The site registration validated.
+    pub site_id: uuid::Uuid,
+}
+
+/// Before each step that writes production: still the registration and the production database
+/// `validate` checked, and the backup file still byte for byte the one recorded.
+async fn recheck(
+    job: &Job,
+    site: &Site,
+    production: &DbUrl,
+    plan: &RestorePlan,
+) -> Result<(), StepError> {
+    let again = "enqueue the restore again";
+    if site.id != plan.site_id {
+        return Err(StepError::Permanent(format!(
+            "site {} was registered again since this restore was validated; {again}",
+            site.name
+        )));
+    }
+    if guard::database_identity(production).await? != plan.identity {
+        return Err(StepError::Permanent(format!(
+            "site {}'s production database is not the one validated; {again}",
+            site.name
+        )));
+    }
+    let recorded = backups::by_path(&job.resources().db, &plan.from)
+        .await
+        .map_err(StepError::retryable)?
+        .filter(|b| b.site_id == site.id)
+        .ok_or_else(|| {
+            StepError::Permanent(format!(
+                "{} is no longer a recorded backup of site {}; {again}",
+                plan.from, site.name
+            ))
+        })?;
+    backup::verify(&recorded)
 }
 
 pub async fn restore(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
@@ -57,72 +98,82 @@ pub async fn restore(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
             }
         })
         .await?;
-    job.step("backup", |run| {
-        let (site, production, plan) = (&site, &production, &plan);
-        async move {
-            let bytes =
-                backup::take(job, site, production, &plan.identity, &plan.backup, &run).await?;
-            run.progress(30.0, &format!("current tables backed up ({bytes} bytes)"));
-            Ok(bytes)
-        }
-    })
-    .await?;
+    // A failed or cancelled restore is validated again from the start when retried, and its
+    // side schema or database goes (never the park: after the swap it holds production's rows).
+    {
+        let (production, side, site_name, id) = (
+            production.clone(),
+            plan.side.clone(),
+            site.name.clone(),
+            job.id(),
+        );
+        job.on_failure("validate", move || async move {
+            let owner = Owner::Job {
+                site: &site_name,
+                job: id,
+            };
+            drop_side(&production, &side, owner).await
+        });
+    }
     let owner = Owner::Job {
         site: &site.name,
         job: job.id(),
     };
-    match site.db_engine {
-        DbEngine::Postgres => {
-            job.step("restore", |run| {
-                let (production, plan) = (&production, &plan);
-                async move {
-                    restore_pg(production, plan, &run).await?;
-                    run.progress(100.0, "production tables restored");
-                    Ok(true)
-                }
-            })
-            .await?;
-        }
-        DbEngine::Mysql => {
-            {
-                let (production, side, site_name, id) = (
-                    production.clone(),
-                    plan.side.clone(),
-                    site.name.clone(),
-                    job.id(),
-                );
-                job.on_failure("backup", move || async move {
-                    drop_side(
-                        &production,
-                        &side,
-                        Owner::Job {
-                            site: &site_name,
-                            job: id,
-                        },
-                    )
-                    .await
-                });
+    job.step("load", |run| {
+        let (site, production, plan) = (&site, &production, &plan);
+        async move {
+            recheck(job, site, production, plan).await?;
+            match production.engine {
+                DbEngine::Postgres => load_pg(job, production, plan, owner, &run).await?,
+                DbEngine::Mysql => load_mysql(job, production, plan, owner, &run).await?,
             }
-            job.step("load", |run| {
-                let (production, plan) = (&production, &plan);
-                async move {
-                    load_mysql(job, production, plan, owner, &run).await?;
-                    run.progress(70.0, "backup loaded aside");
-                    Ok(true)
-                }
-            })
-            .await?;
-            job.step("swap", |run| {
-                let (production, plan) = (&production, &plan);
-                async move {
-                    swap(production, &plan.tables, &plan.side, owner).await?;
-                    run.progress(100.0, "production tables restored");
-                    Ok(true)
-                }
-            })
-            .await?;
+            run.progress(60.0, "backup loaded aside");
+            Ok(true)
         }
-    }
+    })
+    .await?;
+    job.step("swap", |run| {
+        let (site, production, plan) = (&site, &production, &plan);
+        async move {
+            if site.id != plan.site_id
+                || guard::database_identity(production).await? != plan.identity
+            {
+                return Err(StepError::Permanent(format!(
+                    "site {} or its production changed since this restore was validated; \
+                     enqueue the restore again",
+                    site.name
+                )));
+            }
+            swap(production, &plan.tables, &plan.side, &plan.park, owner).await?;
+            run.progress(
+                90.0,
+                "production tables restored; backing up the replaced rows",
+            );
+            Ok(true)
+        }
+    })
+    .await?;
+    job.step("backup", |run| {
+        let (site, production, plan) = (&site, &production, &plan);
+        async move {
+            let bytes = backup::take(
+                job,
+                site,
+                production,
+                &plan.identity,
+                &plan.park,
+                &plan.backup,
+                &run,
+            )
+            .await?;
+            run.progress(
+                100.0,
+                &format!("restored; the replaced rows backed up ({bytes} bytes)"),
+            );
+            Ok(bytes)
+        }
+    })
+    .await?;
     Ok(json!({
         "site": site.name, "action": "restore", "backup": plan.from, "tables": plan.tables,
         "backup_of_replaced": plan.backup.path,
@@ -176,7 +227,9 @@ async fn validate(
             production.display()
         )));
     }
-    if !PathBuf::from(path).is_file() {
+    if PathBuf::from(path).is_file() {
+        backup::verify(&recorded)?;
+    } else {
         return Err(StepError::Permanent(format!(
             "the backup file {path} is missing on this worker (recorded {}, {} bytes)",
             recorded.created_at.format("%Y-%m-%d %H:%M UTC"),
@@ -209,15 +262,55 @@ async fn validate(
         tables,
         identity,
         side: format!("understudy_restore_{}", plan::job_tag(job.id())),
+        park: format!("understudy_park_{}", plan::job_tag(job.id())),
+        source_schema: recorded
+            .source_schema
+            .clone()
+            .unwrap_or_else(|| "public".into()),
+        site_id: site.id,
     })
 }
 
-/// `TRUNCATE` the tables, then `pg_restore --data-only` of them, all in one `psql` transaction.
-async fn restore_pg(
+/// The backup's rows into a marked side schema of production (`pg_restore --data-only`, its
+/// `COPY` lines redirected from the dump's schema to the side schema), in one transaction.
+async fn load_pg(
+    job: &Job,
     production: &DbUrl,
     plan: &RestorePlan,
+    owner: Owner<'_>,
     run: &crate::StepRun,
 ) -> Result<(), StepError> {
+    let site = match owner {
+        Owner::Job { site, .. } | Owner::Site(site) => site,
+    };
+    let pool = postgres::connect(production).await?;
+    let fail = |e| postgres::classify(&production.display(), e);
+    let found = ownership::pg_schema(&pool, &plan.side)
+        .await
+        .map_err(fail)?;
+    ownership::check(
+        &found,
+        owner,
+        &format!("schema {} of production", plan.side),
+    )?;
+    let mark = Mark::new(site, job.id(), Role::Side);
+    ownership::pg_create_marked_schema(&pool, &plan.side, &mark)
+        .await
+        .map_err(fail)?;
+    for table in &plan.tables {
+        let side_table = postgres::quote_table(&plan.side, table);
+        // A resumed load starts from empty side tables.
+        for sql in [
+            format!("DROP TABLE IF EXISTS {side_table}"),
+            format!(
+                "CREATE TABLE {side_table} (LIKE {} INCLUDING DEFAULTS)",
+                postgres::quote_table("public", table)
+            ),
+        ] {
+            sqlx::query(&sql).execute(&pool).await.map_err(fail)?;
+        }
+    }
+    pool.close().await;
     let mut dump = postgres::client_program("pg_restore", production).args([
         "--data-only",
         "--no-owner",
@@ -227,32 +320,21 @@ async fn restore_pg(
         dump = dump.arg(format!("--table={table}"));
     }
     let dump = dump.arg(plan.from.clone());
-    let truncate = format!(
-        "TRUNCATE {};\n",
-        plan.tables
-            .iter()
-            .map(|t| postgres::quote_table("public", t))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let (from, to) = (plan.source_schema.clone(), plan.side.clone());
     process::pipeline(
         dump,
         postgres::load(production),
         move |input, output| {
-            let io = |e: std::io::Error| StepError::Retryable(format!("streaming to psql: {e}"));
-            output.write_all(truncate.as_bytes()).map_err(io)?;
-            std::io::copy(input, output).map_err(io)?;
+            let mut remapped = CopySchemaRemap::new(output, &from, &to);
+            std::io::copy(input, &mut remapped)
+                .and_then(|_| std::io::Write::flush(&mut remapped))
+                .map_err(|e| StepError::Retryable(format!("streaming to psql: {e}")))?;
             Ok(())
         },
         run.cancellation(),
     )
     .await
     .map_err(|e| stopped(e, run))?;
-    let pool = postgres::connect(production).await?;
-    postgres::advance_sequences(&pool)
-        .await
-        .map_err(|e| postgres::classify(&production.display(), e))?;
-    pool.close().await;
     Ok(())
 }
 

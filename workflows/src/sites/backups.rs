@@ -33,7 +33,11 @@ pub struct Backup {
     pub production_identity: String,
     pub production_display: String,
     pub tables: Vec<String>,
+    /// PostgreSQL: the schema the dump's tables are in (loaded back into `public`).
+    pub source_schema: Option<String>,
     pub bytes: i64,
+    /// SHA-256 (hex) of the file as written.
+    pub sha256: String,
     pub job_id: Uuid,
     pub created_at: DateTime<Utc>,
     pub site_removed_at: Option<DateTime<Utc>>,
@@ -43,8 +47,8 @@ pub struct Backup {
 pub async fn record(pool: &PgPool, backup: &Backup) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO backups (id, site, site_id, kind, db_engine, path, production_identity, \
-             production_display, tables, bytes, job_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING",
+             production_display, tables, bytes, sha256, job_id, source_schema) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (id) DO NOTHING",
     )
     .bind(backup.id)
     .bind(&backup.site)
@@ -56,7 +60,9 @@ pub async fn record(pool: &PgPool, backup: &Backup) -> Result<(), sqlx::Error> {
     .bind(&backup.production_display)
     .bind(&backup.tables)
     .bind(backup.bytes)
+    .bind(&backup.sha256)
     .bind(backup.job_id)
+    .bind(&backup.source_schema)
     .execute(pool)
     .await?;
     Ok(())
@@ -79,6 +85,14 @@ pub async fn of_removed(pool: &PgPool, site: &str) -> Result<Vec<Backup>, sqlx::
     .bind(site)
     .fetch_all(pool)
     .await
+}
+
+/// The backup with this id.
+pub async fn by_id(pool: &PgPool, id: Uuid) -> Result<Option<Backup>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM backups WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
 }
 
 /// The backup stored at `path`, whichever site it belongs to.

@@ -145,9 +145,14 @@ impl SiteInput {
             || staging_uploads.starts_with(&format!("{}/", self.uploads_dir))
             || self.uploads_dir.starts_with(&format!("{staging_uploads}/"))
         {
-            return Err(SiteError::StagingIsProduction {
-                what: "uploads directory (or one inside the other)",
+            return Err(SiteError::Invalid {
+                what: "staging uploads directory",
                 value: staging_uploads,
+                reason: format!(
+                    "it is, lies inside or contains the production uploads directory {}; choose \
+                     a directory of its own",
+                    self.uploads_dir
+                ),
             });
         }
         for tag in &self.tags {

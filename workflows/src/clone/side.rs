@@ -1,0 +1,141 @@
+//! Swapping rows loaded aside into production, shared by promote and restore: PostgreSQL in
+//! one transaction that empties and refills each table; MySQL/MariaDB in one atomic
+//! `RENAME TABLE` through a marked park database. Repeatable after a crash, and only this job's
+//! marked side schema/database is ever dropped.
+
+use super::mysql;
+use super::ownership::{self, Mark, Owner, Role};
+use super::postgres;
+use crate::sites::{DbEngine, DbUrl};
+use crate::StepError;
+
+/// Replaces the production `tables` with the ones loaded into `side` (this job's) in one
+/// atomic operation, moving exactly the rows it overwrites into `park` (marked, this job's) in
+/// the same operation: the backup step dumps `park`, so rows written to production until the
+/// very moment of the swap are in the backup. Repeatable: once the side schema/database is gone
+/// the swap happened.
+pub async fn swap(
+    production: &DbUrl,
+    tables: &[String],
+    side: &str,
+    park: &str,
+    owner: Owner<'_>,
+) -> Result<(), StepError> {
+    let what = format!("{side} beside production {}", production.display());
+    let (site, job) = match owner {
+        Owner::Job { site, job } => (site, job),
+        Owner::Site(_) => unreachable!("a swap is one job's"),
+    };
+    let park_mark = Mark::new(site, job, Role::Park);
+    match production.engine {
+        DbEngine::Postgres => {
+            let pool = postgres::connect(production).await?;
+            let fail = |e| postgres::classify(&production.display(), e);
+            let mut tx = pool.begin().await.map_err(fail)?;
+            let found = ownership::pg_schema(&mut *tx, side).await.map_err(fail)?;
+            if ownership::check(&found, owner, &what)? {
+                let parked = ownership::pg_schema(&mut *tx, park).await.map_err(fail)?;
+                ownership::check(&parked, owner, &format!("schema {park} of production"))?;
+                for sql in ownership::pg_marked_schema_sql(park, &park_mark) {
+                    sqlx::query(&sql).execute(&mut *tx).await.map_err(fail)?;
+                }
+                for table in tables {
+                    let live = postgres::quote_table("public", table);
+                    let kept = postgres::quote_table(park, table);
+                    for sql in [
+                        format!("LOCK TABLE {live} IN ACCESS EXCLUSIVE MODE"),
+                        format!("DROP TABLE IF EXISTS {kept}"),
+                        format!("CREATE TABLE {kept} AS TABLE {live}"),
+                        format!("TRUNCATE {live}"),
+                        format!(
+                            "INSERT INTO {live} SELECT * FROM {}",
+                            postgres::quote_table(side, table)
+                        ),
+                    ] {
+                        sqlx::query(&sql).execute(&mut *tx).await.map_err(fail)?;
+                    }
+                }
+                sqlx::query(&format!("DROP SCHEMA \"{side}\" CASCADE"))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(fail)?;
+                tx.commit().await.map_err(fail)?;
+                postgres::advance_sequences(&pool).await.map_err(fail)?;
+            }
+            pool.close().await;
+        }
+        DbEngine::Mysql => {
+            let admin = mysql::admin(production).await?;
+            let fail = |e| mysql::classify(&production.display(), e);
+            let park_url = production.with_database(park);
+            let found = ownership::mysql_database(&admin, side)
+                .await
+                .map_err(fail)?;
+            // Tables still in the side database: the RENAME has not happened yet.
+            let pending = ownership::check(&found, owner, &what)?
+                && !mysql::tables(&admin, side).await.map_err(fail)?.is_empty();
+            if pending {
+                ownership::create_marked_database(
+                    &park_url,
+                    &production.database,
+                    &park_mark,
+                    owner,
+                )
+                .await?;
+                let q = mysql::quote_ident;
+                let mut pairs = Vec::new();
+                for t in tables {
+                    pairs.push(format!(
+                        "{}.{} TO {}.{}",
+                        q(&production.database),
+                        q(t),
+                        q(park),
+                        q(t)
+                    ));
+                    pairs.push(format!(
+                        "{}.{} TO {}.{}",
+                        q(side),
+                        q(t),
+                        q(&production.database),
+                        q(t)
+                    ));
+                }
+                sqlx::query(&format!("RENAME TABLE {}", pairs.join(", ")))
+                    .execute(&admin)
+                    .await
+                    .map_err(fail)?;
+            }
+            admin.close().await;
+            ownership::drop_database(&production.with_database(side), owner).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Drops this job's park (schema on PostgreSQL, database on MySQL) once its backup is recorded.
+pub async fn drop_park(production: &DbUrl, park: &str, owner: Owner<'_>) -> Result<(), StepError> {
+    drop_side(production, park, owner).await
+}
+
+/// Compensation: removes the side schema/database a failed promote or restore loaded into
+/// (only this job's). Never the park: after a swap it holds production's replaced rows.
+pub async fn drop_side(production: &DbUrl, side: &str, owner: Owner<'_>) -> Result<(), StepError> {
+    match production.engine {
+        DbEngine::Postgres => {
+            let pool = postgres::connect(production).await?;
+            let fail = |e| postgres::classify(&production.display(), e);
+            let found = ownership::pg_schema(&pool, side).await.map_err(fail)?;
+            if ownership::check(&found, owner, &format!("schema {side} of production"))? {
+                sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{side}\" CASCADE"))
+                    .execute(&pool)
+                    .await
+                    .map_err(fail)?;
+            }
+            pool.close().await;
+        }
+        DbEngine::Mysql => {
+            ownership::drop_database(&production.with_database(side), owner).await?;
+        }
+    }
+    Ok(())
+}
