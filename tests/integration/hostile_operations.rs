@@ -662,3 +662,156 @@ async fn a_failed_create_retried_after_the_fix_rebuilds_what_its_cleanup_dropped
     let staging_up = PathBuf::from(format!("{}-staging", uploads.display()));
     assert_eq!(std::fs::read(staging_up.join("x.txt")).unwrap(), b"x");
 }
+
+/// What the careless-operator review found around promote and restore (MariaDB): a backup file
+/// edited after it was written, a second site in the same database under a longer table prefix,
+/// a column added on staging, and a staging wp-content that is production's.
+#[tokio::test(flavor = "multi_thread")]
+async fn promote_and_restore_refuse_edited_backups_other_prefixes_schema_changes_and_shared_wp_content(
+) {
+    let env = TestEnv::new("hostile-guards").await;
+    let p = format!("ut_hg_{}", &env.namespace[1..]);
+    let _dbs = Databases(p.clone());
+    let prod_db = format!("{p}_s");
+    let uploads = production(&env, &prod_db, "g.example", 6);
+    // A second WordPress in the same database, prefix wp_b_ (which starts with wp_).
+    mysql_exec(
+        Some(&prod_db),
+        "CREATE TABLE wp_b_posts (ID bigint unsigned NOT NULL AUTO_INCREMENT PRIMARY KEY, post_title text NOT NULL);\
+         INSERT INTO wp_b_posts (post_title) VALUES ('B live');\
+         CREATE TABLE wp_b_options (option_id bigint unsigned NOT NULL AUTO_INCREMENT PRIMARY KEY, option_name varchar(191) NOT NULL UNIQUE, option_value longtext NOT NULL);\
+         INSERT INTO wp_b_options (option_name, option_value) VALUES ('siteurl', 'https://b.example'), ('home', 'https://b.example');",
+    );
+    let db = my_url(&prod_db);
+    env.add_site(&[
+        "g",
+        "--url",
+        "https://g.example",
+        "--db",
+        &db,
+        "--uploads",
+        uploads.to_str().unwrap(),
+    ]);
+    let b_up = env.dir.join("b/wp-content/uploads");
+    std::fs::create_dir_all(&b_up).unwrap();
+    env.add_site(&[
+        "gb",
+        "--url",
+        "https://b.example",
+        "--db",
+        &db,
+        "--table-prefix",
+        "wp_b_",
+        "--uploads",
+        b_up.to_str().unwrap(),
+        "--staging-db",
+        &my_url(&format!("{p}_b_staging")),
+    ]);
+    let _worker = env.worker(&[]);
+    let (code, status) = run(&env, &["staging", "create", "g"]);
+    assert_eq!(code, Some(0), "{status}");
+    let staging = MySqlPool::connect(&my_url(&format!("{prod_db}_staging")))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE wp_posts SET post_title = 'edited' WHERE ID = 1")
+        .execute(&staging)
+        .await
+        .unwrap();
+    mysql_exec(
+        Some(&prod_db),
+        "INSERT INTO wp_b_posts (post_title) VALUES ('B after the copy')",
+    );
+    let b_before = fingerprint_tables(&prod_db, &["wp_b_posts", "wp_b_options"]);
+
+    // The other site's tables are never promoted, also when named.
+    let (code, status) = run(&env, &["staging", "promote", "g"]);
+    assert_eq!(code, Some(0), "{status}");
+    let promoted = status["job"]["result"]["tables"].to_string();
+    assert!(!promoted.contains("wp_b_"), "{promoted}");
+    let (code, status) = run(&env, &["staging", "promote", "g", "--tables", "b_posts"]);
+    assert_eq!(code, Some(1), "{status}");
+    assert!(
+        job_error(&status).contains("belongs to site gb"),
+        "{status}"
+    );
+    assert!(b_before == fingerprint_tables(&prod_db, &["wp_b_posts", "wp_b_options"]));
+
+    // A column added on staging: refused, production unchanged.
+    sqlx::query("ALTER TABLE wp_posts ADD COLUMN extra int")
+        .execute(&staging)
+        .await
+        .unwrap();
+    staging.close().await;
+    let before = fingerprint(&prod_db);
+    let (code, status) = run(&env, &["staging", "promote", "g", "--tables", "posts"]);
+    assert_eq!(code, Some(1), "{status}");
+    assert!(
+        job_error(&status).contains("columns of wp_posts (staging only: [extra"),
+        "{status}"
+    );
+    assert!(
+        before == fingerprint(&prod_db),
+        "a refused promote wrote production"
+    );
+
+    // A recorded backup edited afterwards (one line that writes elsewhere) is never loaded.
+    let listed = stdout_json(&env.cli(&["site", "backups", "g", "--json"]));
+    let backup = listed[0]["path"].as_str().unwrap().to_string();
+    let bystander = format!("{p}_bystander");
+    mysql_exec(None, &format!("CREATE DATABASE `{bystander}`"));
+    mysql_exec(
+        Some(&bystander),
+        "CREATE TABLE t (v text); INSERT INTO t VALUES ('kept');",
+    );
+    let mut text = std::fs::read(&backup).unwrap();
+    text.extend_from_slice(format!("\nINSERT INTO `{bystander}`.t VALUES ('pwned');\n").as_bytes());
+    std::fs::write(&backup, text).unwrap();
+    let others = (fingerprint(&bystander), fingerprint(&prod_db));
+    let (code, status) = run(&env, &["staging", "restore", "g", "--backup", &backup]);
+    assert_eq!(code, Some(1), "{status}");
+    assert!(
+        job_error(&status).contains("not the one recorded"),
+        "{status}"
+    );
+    assert!(others == (fingerprint(&bystander), fingerprint(&prod_db)));
+
+    // A staging wp-content that is production's: no staging plugin is written into it.
+    let shared = env.dir.join("p2/wp-content");
+    std::fs::create_dir_all(shared.join("media")).unwrap();
+    let p2_db = format!("{p}_p2");
+    production(&env, &p2_db, "p2.example", 2);
+    env.add_site(&[
+        "p2",
+        "--url",
+        "https://p2.example",
+        "--db",
+        &my_url(&p2_db),
+        "--uploads",
+        shared.join("media").to_str().unwrap(),
+        "--staging-uploads",
+        shared.join("uploads").to_str().unwrap(),
+    ]);
+    let (code, status) = run(&env, &["staging", "create", "p2", "--basic-auth"]);
+    assert_eq!(code, Some(1), "{status}");
+    assert!(
+        job_error(&status).contains("production wp-content of site p2"),
+        "{status}"
+    );
+    assert!(
+        !shared.join("mu-plugins").exists(),
+        "plugins written into production"
+    );
+}
+
+/// Only some tables of a database, as `mysqldump` prints them.
+fn fingerprint_tables(database: &str, tables: &[&str]) -> Vec<u8> {
+    let out = Command::new("mysqldump")
+        .args(["-h", "127.0.0.1", "-u", "understudy", "--skip-dump-date"])
+        .arg(database)
+        .args(tables)
+        .env("MYSQL_PWD", "understudy")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
