@@ -48,3 +48,14 @@ CREATE TABLE backups (
 );
 
 CREATE INDEX backups_site ON backups (site_id, created_at DESC);
+
+-- A database Understudy is about to create, written before the CREATE and removed once the new
+-- database carries its ownership mark: a crash between the two leaves an unmarked database that
+-- is still known to be this job's (and nobody else's: the name was absent when this was written).
+CREATE TABLE creation_intents (
+    target     text NOT NULL,
+    site       text NOT NULL,
+    job_id     uuid NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (target)
+);

@@ -300,6 +300,10 @@ async fn our_clone(
         },
     )
     .await?;
+    // The next run registers another name with the same staging database: one site at a time.
+    registry::remove(pool, name)
+        .await
+        .map_err(|e| Failure::Other(anyhow::anyhow!("{e}")))?;
     Ok((secs, result))
 }
 

@@ -70,7 +70,7 @@ pub async fn take(
         job: job.id(),
     };
     if let Some(done) = backups::by_id(db, id).await.map_err(StepError::retryable)? {
-        side::drop_park(production, park, owner).await?;
+        side::drop_park(db, production, park, owner).await?;
         return Ok(done.bytes as u64);
     }
     let kept = match production.engine {
@@ -82,7 +82,7 @@ pub async fn take(
             pool.close().await;
             found?
         }
-        DbEngine::Mysql => ownership::database(&production.with_database(park)).await?,
+        DbEngine::Mysql => ownership::database(db, &production.with_database(park)).await?,
     };
     if !ownership::check(&kept, owner, &format!("{park} beside production"))? {
         return Err(StepError::Permanent(format!(
@@ -123,7 +123,7 @@ pub async fn take(
     backups::record(db, &record)
         .await
         .map_err(StepError::retryable)?;
-    side::drop_park(production, park, owner).await?;
+    side::drop_park(db, production, park, owner).await?;
     Ok(bytes)
 }
 

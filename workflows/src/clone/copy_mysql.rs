@@ -35,7 +35,14 @@ pub async fn copy(
             job: job.id(),
         };
         let mark = Mark::new(&site.name, job.id(), Role::Incoming);
-        ownership::create_marked_database(incoming, &source.database, &mark, owner).await?;
+        ownership::create_marked_database(
+            &job.resources().db,
+            incoming,
+            &source.database,
+            &mark,
+            owner,
+        )
+        .await?;
         Ok(true)
     })
     .await?;

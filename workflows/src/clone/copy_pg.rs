@@ -59,9 +59,16 @@ pub async fn copy(
             site: &site.name,
             job: job.id(),
         };
-        ownership::drop_database(incoming, owner).await?;
+        ownership::drop_database(&job.resources().db, incoming, owner).await?;
         let mark = Mark::new(&site.name, job.id(), Role::Incoming);
-        ownership::create_marked_database(incoming, &source.database, &mark, owner).await?;
+        ownership::create_marked_database(
+            &job.resources().db,
+            incoming,
+            &source.database,
+            &mark,
+            owner,
+        )
+        .await?;
         let dump = postgres::dump_schema(source, "pre-data");
         process::pipeline(
             dump,

@@ -101,7 +101,7 @@ pub async fn validate(
         }
     };
     // The live staging copy is replaced at the end: it must be this site's (or not exist).
-    let staging_db = ownership::database(staging).await?;
+    let staging_db = ownership::database(db, staging).await?;
     let what = format!("the staging database {}", staging.display());
     match (spec.action, &staging_db) {
         (_, Presence::Unmarked) => {
@@ -229,6 +229,7 @@ pub async fn swap(
     };
     let ours = Owner::Site(&site.name);
     let staging_mark = Mark::new(&site.name, job.id(), Role::Staging);
+    let db = &job.resources().db;
     let park = plan::park_name(&incoming.database);
     let what = |db: &str| format!("database {db} on {}", staging.display());
     match site.db_engine {
@@ -285,7 +286,9 @@ pub async fn swap(
                     let live = ownership::mysql_database(&admin, &staging.database)
                         .await
                         .map_err(fail)?;
+                    let live = ownership::with_intent(db, staging, live).await?;
                     if !ownership::check(&live, ours, &what(&staging.database))? {
+                        ownership::intend(db, staging, &staging_mark).await?;
                         mysql::create_database(&admin, &staging.database, &incoming.database)
                             .await
                             .map_err(fail)?;
@@ -293,19 +296,18 @@ pub async fn swap(
                     ownership::mysql_mark_database(&admin, &staging.database, &staging_mark)
                         .await
                         .map_err(fail)?;
-                    let parked = ownership::mysql_database(&admin, &park)
-                        .await
-                        .map_err(fail)?;
-                    if ownership::check(&parked, ours, &what(&park))? {
-                        mysql::drop_database(&admin, &park).await.map_err(fail)?;
-                    }
-                    mysql::create_database(&admin, &park, &incoming.database)
-                        .await
-                        .map_err(fail)?;
+                    ownership::fulfilled(db, staging).await?;
+                    let park_url = staging.with_database(&park);
+                    ownership::drop_database(db, &park_url, ours).await?;
                     let park_mark = Mark::new(&site.name, job.id(), Role::Park);
-                    ownership::mysql_mark_database(&admin, &park, &park_mark)
-                        .await
-                        .map_err(fail)?;
+                    ownership::create_marked_database(
+                        db,
+                        &park_url,
+                        &incoming.database,
+                        &park_mark,
+                        ours,
+                    )
+                    .await?;
                     mysql::move_tables(&admin, &incoming.database, &staging.database, Some(&park))
                         .await
                         .map_err(fail)?;
@@ -314,13 +316,8 @@ pub async fn swap(
                     .await
                     .map_err(fail)?;
             }
-            let parked = ownership::mysql_database(&admin, &park)
-                .await
-                .map_err(fail)?;
-            if ownership::check(&parked, ours, &what(&park))? {
-                mysql::drop_database(&admin, &park).await.map_err(fail)?;
-            }
             admin.close().await;
+            ownership::drop_database(db, &staging.with_database(&park), ours).await?;
         }
     }
     uploads::swap(
@@ -332,8 +329,13 @@ pub async fn swap(
 }
 
 /// Compensation: drops the incoming database this job made (checked by its mark).
-pub async fn drop_incoming(job_id: uuid::Uuid, site: &str, url: &DbUrl) -> Result<(), StepError> {
-    ownership::drop_database(url, Owner::Job { site, job: job_id })
+pub async fn drop_incoming(
+    db: &sqlx::PgPool,
+    job_id: uuid::Uuid,
+    site: &str,
+    url: &DbUrl,
+) -> Result<(), StepError> {
+    ownership::drop_database(db, url, Owner::Job { site, job: job_id })
         .await
         .map(|_| ())
 }
@@ -368,7 +370,7 @@ pub async fn destroy(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
             async move {
                 guard::verify(&resources.db, site, source, staging).await?;
                 let ours = Owner::Site(&site.name);
-                let db = ownership::database(staging).await?;
+                let db = ownership::database(&resources.db, staging).await?;
                 let db = ownership::check(
                     &db,
                     ours,
@@ -389,7 +391,8 @@ pub async fn destroy(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
     job.step("destroy-database", |run| {
         let (site, staging) = (&site, &staging);
         async move {
-            let dropped = ownership::drop_database(staging, Owner::Site(&site.name)).await?;
+            let dropped =
+                ownership::drop_database(&resources.db, staging, Owner::Site(&site.name)).await?;
             run.progress(
                 50.0,
                 if dropped {

@@ -112,7 +112,7 @@ pub async fn verify(
             site.name
         )));
     }
-    if let Presence::Marked(mark) = ownership::database(production).await? {
+    if let Presence::Marked(mark) = ownership::database(pool, production).await? {
         return Err(StepError::Permanent(format!(
             "the production database {} is marked as Understudy's {:?} copy of site {} (job {}): \
              a staging copy cannot be a site's production",

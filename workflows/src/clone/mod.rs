@@ -126,8 +126,9 @@ async fn clone_site(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
     let incoming = staging.with_database(&plan.incoming_db);
     {
         let (incoming, site_name, id) = (incoming.clone(), site.name.clone(), job.id());
+        let db = job.resources().db.clone();
         job.on_failure("validate", move || async move {
-            environment::drop_incoming(id, &site_name, &incoming).await
+            environment::drop_incoming(&db, id, &site_name, &incoming).await
         });
     }
 
@@ -142,9 +143,16 @@ async fn clone_site(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
                 .step("template", |run| {
                     let (source, incoming, site, plan) = (&source, &incoming, &site, &plan);
                     async move {
-                        let chosen =
-                            template::try_template(job.id(), spec, site, plan, source, incoming)
-                                .await?;
+                        let chosen = template::try_template(
+                            &job.resources().db,
+                            job.id(),
+                            spec,
+                            site,
+                            plan,
+                            source,
+                            incoming,
+                        )
+                        .await?;
                         let message = match chosen.template_secs {
                             Some(secs) => format!(
                                 "fast path: CREATE DATABASE … TEMPLATE production in {secs} s ({})",

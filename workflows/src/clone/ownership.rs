@@ -81,6 +81,12 @@ pub enum Presence {
     Absent,
     /// Exists but carries no mark of ours: never touched.
     Unmarked,
+    /// Exists without its mark, but `job` recorded that it was about to create it for `site`
+    /// (a crash between `CREATE` and the mark): that job's and site's.
+    Intended {
+        site: String,
+        job: Uuid,
+    },
     Marked(Mark),
 }
 
@@ -105,6 +111,10 @@ pub fn check(presence: &Presence, owner: Owner<'_>, what: &str) -> Result<bool, 
              Check the site's staging settings (`understudy site show {site}`); if it really is \
              a leftover copy, remove it by hand"
         ))),
+        Presence::Intended { site: s, job: j } => {
+            let mark = Mark::new(s, *j, Role::Incoming);
+            check(&Presence::Marked(mark), owner, what)
+        }
         Presence::Marked(mark) if mark.site != site => Err(StepError::Permanent(format!(
             "refusing to remove or overwrite {what}: it belongs to site {:?} (made by job {}), \
              not to site {site:?}: two sites must not share a staging database or directory",
@@ -187,16 +197,18 @@ pub fn pg_marked_schema_sql(name: &str, mark: &Mark) -> [String; 2] {
     ]
 }
 
-/// PostgreSQL: creates schema `name` if missing and marks it.
+/// PostgreSQL: creates schema `name` if missing and marks it, atomically.
 pub async fn pg_create_marked_schema(
     pool: &PgPool,
     name: &str,
     mark: &Mark,
 ) -> Result<(), sqlx::Error> {
+    // One transaction: the schema never exists without its mark.
+    let mut tx = pool.begin().await?;
     for sql in pg_marked_schema_sql(name, mark) {
-        sqlx::query(&sql).execute(pool).await?;
+        sqlx::query(&sql).execute(&mut *tx).await?;
     }
-    Ok(())
+    tx.commit().await
 }
 
 /// MySQL/MariaDB: the mark of database `name`.
@@ -253,9 +265,102 @@ pub async fn mysql_mark_database(
     Ok(())
 }
 
-/// The mark of the database `url` names, on either engine.
-pub async fn database(url: &DbUrl) -> Result<Presence, StepError> {
+/// The key of a creation intent: the database as its URL spells it (written and read by the
+/// same job, from the same settings).
+fn intent_key(url: &DbUrl) -> String {
+    crate::sites::identity::DbKey::new(url, None).spelling
+}
+
+/// Records that this job is about to create the database `url` names (which is absent).
+pub async fn intend(db: &PgPool, url: &DbUrl, mark: &Mark) -> Result<(), StepError> {
+    sqlx::query(
+        "INSERT INTO creation_intents (target, site, job_id) VALUES ($1, $2, $3) \
+         ON CONFLICT (target) DO UPDATE SET site = EXCLUDED.site, job_id = EXCLUDED.job_id, created_at = now()",
+    )
+    .bind(intent_key(url))
+    .bind(&mark.site)
+    .bind(mark.job)
+    .execute(db)
+    .await
+    .map_err(StepError::retryable)?;
+    Ok(())
+}
+
+/// Forgets the intent once the database is marked (or gone).
+pub async fn fulfilled(db: &PgPool, url: &DbUrl) -> Result<(), StepError> {
+    sqlx::query("DELETE FROM creation_intents WHERE target = $1")
+        .bind(intent_key(url))
+        .execute(db)
+        .await
+        .map_err(StepError::retryable)?;
+    Ok(())
+}
+
+/// `presence` of the database `url` names, with an unmarked one that a job recorded it was
+/// creating reported as [`Presence::Intended`].
+pub async fn with_intent(
+    db: &PgPool,
+    url: &DbUrl,
+    presence: Presence,
+) -> Result<Presence, StepError> {
+    if presence != Presence::Unmarked {
+        return Ok(presence);
+    }
+    let row: Option<(String, Uuid)> =
+        sqlx::query_as("SELECT site, job_id FROM creation_intents WHERE target = $1")
+            .bind(intent_key(url))
+            .fetch_optional(db)
+            .await
+            .map_err(StepError::retryable)?;
+    Ok(match row {
+        Some((site, job)) => Presence::Intended { site, job },
+        None => Presence::Unmarked,
+    })
+}
+
+/// Runs `create` (which makes the database `url` names, unmarked) under a recorded intent, then
+/// marks it: a crash in between leaves a database [`with_intent`] still knows is this job's.
+pub async fn create_then_mark<F, Fut>(
+    db: &PgPool,
+    url: &DbUrl,
+    mark: &Mark,
+    create: F,
+) -> Result<(), StepError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<(), StepError>>,
+{
+    intend(db, url, mark).await?;
+    create().await?;
+    mark_database(url, mark).await?;
+    fulfilled(db, url).await
+}
+
+/// Writes the mark of the database `url` names (which exists), on either engine.
+pub async fn mark_database(url: &DbUrl, mark: &Mark) -> Result<(), StepError> {
     match url.engine {
+        DbEngine::Postgres => {
+            let admin = postgres::admin(url).await?;
+            let done = pg_mark_database(&admin, &url.database, mark)
+                .await
+                .map_err(|e| postgres::classify(&url.display(), e));
+            admin.close().await;
+            done
+        }
+        DbEngine::Mysql => {
+            let admin = mysql::admin(url).await?;
+            let done = mysql_mark_database(&admin, &url.database, mark)
+                .await
+                .map_err(|e| mysql::classify(&url.display(), e));
+            admin.close().await;
+            done
+        }
+    }
+}
+
+/// The mark of the database `url` names, on either engine.
+pub async fn database(db: &PgPool, url: &DbUrl) -> Result<Presence, StepError> {
+    let found = match url.engine {
         DbEngine::Postgres => {
             let admin = postgres::admin(url).await?;
             let found = pg_database(&admin, &url.database)
@@ -272,82 +377,75 @@ pub async fn database(url: &DbUrl) -> Result<Presence, StepError> {
             admin.close().await;
             found
         }
-    }
+    }?;
+    with_intent(db, url, found).await
 }
 
 /// Creates the database `url` names (MySQL: with `like`'s character set) and marks it; an
 /// existing one must already be `owner`'s.
 pub async fn create_marked_database(
+    db: &PgPool,
     url: &DbUrl,
     like: &str,
     mark: &Mark,
     owner: Owner<'_>,
 ) -> Result<(), StepError> {
     let what = format!("database {}", url.display());
-    match url.engine {
-        DbEngine::Postgres => {
-            let admin = postgres::admin(url).await?;
-            let fail = |e| postgres::classify(&url.display(), e);
-            let found = pg_database(&admin, &url.database).await.map_err(fail)?;
-            if !check(&found, owner, &what)? {
-                postgres::create_database(&admin, &url.database)
-                    .await
-                    .map_err(fail)?;
-            }
-            pg_mark_database(&admin, &url.database, mark)
-                .await
-                .map_err(fail)?;
-            admin.close().await;
-        }
-        DbEngine::Mysql => {
-            let admin = mysql::admin(url).await?;
-            let fail = |e| mysql::classify(&url.display(), e);
-            let found = mysql_database(&admin, &url.database).await.map_err(fail)?;
-            if !check(&found, owner, &what)? {
-                mysql::create_database(&admin, &url.database, like)
-                    .await
-                    .map_err(fail)?;
-            }
-            mysql_mark_database(&admin, &url.database, mark)
-                .await
-                .map_err(fail)?;
-            admin.close().await;
-        }
+    let found = database(db, url).await?;
+    if check(&found, owner, &what)? {
+        mark_database(url, mark).await?;
+        return fulfilled(db, url).await;
     }
-    Ok(())
+    create_then_mark(db, url, mark, || async {
+        match url.engine {
+            DbEngine::Postgres => {
+                let admin = postgres::admin(url).await?;
+                let done = postgres::create_database(&admin, &url.database)
+                    .await
+                    .map_err(|e| postgres::classify(&url.display(), e));
+                admin.close().await;
+                done
+            }
+            DbEngine::Mysql => {
+                let admin = mysql::admin(url).await?;
+                let done = mysql::create_database(&admin, &url.database, like)
+                    .await
+                    .map_err(|e| mysql::classify(&url.display(), e));
+                admin.close().await;
+                done
+            }
+        }
+    })
+    .await
 }
 
 /// Drops the database `url` names if it is `owner`'s; nothing to do when it is absent.
-pub async fn drop_database(url: &DbUrl, owner: Owner<'_>) -> Result<bool, StepError> {
+pub async fn drop_database(db: &PgPool, url: &DbUrl, owner: Owner<'_>) -> Result<bool, StepError> {
     let what = format!("database {}", url.display());
-    match url.engine {
-        DbEngine::Postgres => {
-            let admin = postgres::admin(url).await?;
-            let fail = |e| postgres::classify(&url.display(), e);
-            let found = pg_database(&admin, &url.database).await.map_err(fail)?;
-            let exists = check(&found, owner, &what)?;
-            if exists {
-                postgres::drop_database(&admin, &url.database)
+    let found = database(db, url).await?;
+    let exists = check(&found, owner, &what)?;
+    if exists {
+        match url.engine {
+            DbEngine::Postgres => {
+                let admin = postgres::admin(url).await?;
+                let done = postgres::drop_database(&admin, &url.database)
                     .await
-                    .map_err(fail)?;
+                    .map_err(|e| postgres::classify(&url.display(), e));
+                admin.close().await;
+                done?;
             }
-            admin.close().await;
-            Ok(exists)
-        }
-        DbEngine::Mysql => {
-            let admin = mysql::admin(url).await?;
-            let fail = |e| mysql::classify(&url.display(), e);
-            let found = mysql_database(&admin, &url.database).await.map_err(fail)?;
-            let exists = check(&found, owner, &what)?;
-            if exists {
-                mysql::drop_database(&admin, &url.database)
+            DbEngine::Mysql => {
+                let admin = mysql::admin(url).await?;
+                let done = mysql::drop_database(&admin, &url.database)
                     .await
-                    .map_err(fail)?;
+                    .map_err(|e| mysql::classify(&url.display(), e));
+                admin.close().await;
+                done?;
             }
-            admin.close().await;
-            Ok(exists)
         }
     }
+    fulfilled(db, url).await?;
+    Ok(exists)
 }
 
 /// The mark of directory `dir`.

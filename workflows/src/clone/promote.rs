@@ -104,18 +104,19 @@ pub async fn promote(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
     // the site's registration or production may have changed meanwhile), and its side schema or
     // database goes. Never the park: after the swap it holds production's replaced rows.
     {
-        let (production, side, site_name, id) = (
+        let (production, side, site_name, id, db) = (
             production.clone(),
             plan.side.clone(),
             site.name.clone(),
             job.id(),
+            job.resources().db.clone(),
         );
         job.on_failure("validate", move || async move {
             let owner = Owner::Job {
                 site: &site_name,
                 job: id,
             };
-            drop_side(&production, &side, owner).await
+            drop_side(&db, &production, &side, owner).await
         });
     }
     let rewriter = Arc::new(plan::rewriter_between(
@@ -133,7 +134,7 @@ pub async fn promote(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
                 (&site, &production, &staging, &plan.side, &plan);
             async move {
                 recheck(job, site, production, plan).await?;
-                let owner = (site.name.as_str(), job.id());
+                let owner = (site.name.as_str(), job.id(), &job.resources().db);
                 load(
                     site, production, staging, side, table, rewriter, policy, owner, &run,
                 )
@@ -163,7 +164,15 @@ pub async fn promote(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
                 site: &site.name,
                 job: job.id(),
             };
-            swap(production, &plan.tables, &plan.side, &plan.park, owner).await?;
+            swap(
+                &job.resources().db,
+                production,
+                &plan.tables,
+                &plan.side,
+                &plan.park,
+                owner,
+            )
+            .await?;
             run.progress(90.0, "promoted; backing up the replaced rows");
             Ok(true)
         }
@@ -215,7 +224,7 @@ async fn validate(
             site.name
         )));
     };
-    let found = ownership::database(staging).await?;
+    let found = ownership::database(db, staging).await?;
     if !ownership::check(
         &found,
         Owner::Site(&site.name),
@@ -366,7 +375,7 @@ async fn load(
     table: &str,
     rewriter: Arc<crate::rewrite::Rewriter>,
     policy: Arc<crate::rewrite::Policy>,
-    (site_name, job): (&str, uuid::Uuid),
+    (site_name, job, job_db): (&str, uuid::Uuid, &sqlx::PgPool),
     run: &crate::StepRun,
 ) -> Result<(), StepError> {
     let mark = Mark::new(site_name, job, Role::Side);
@@ -416,8 +425,14 @@ async fn load(
         }
         DbEngine::Mysql => {
             let side_url = production.with_database(side);
-            ownership::create_marked_database(&side_url, &production.database, &mark, owner)
-                .await?;
+            ownership::create_marked_database(
+                job_db,
+                &side_url,
+                &production.database,
+                &mark,
+                owner,
+            )
+            .await?;
             let dir = std::env::temp_dir().join("understudy-run");
             let (from, to) = (
                 Credentials::write(&dir, staging)?,

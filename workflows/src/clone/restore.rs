@@ -101,18 +101,19 @@ pub async fn restore(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
     // A failed or cancelled restore is validated again from the start when retried, and its
     // side schema or database goes (never the park: after the swap it holds production's rows).
     {
-        let (production, side, site_name, id) = (
+        let (production, side, site_name, id, db) = (
             production.clone(),
             plan.side.clone(),
             site.name.clone(),
             job.id(),
+            job.resources().db.clone(),
         );
         job.on_failure("validate", move || async move {
             let owner = Owner::Job {
                 site: &site_name,
                 job: id,
             };
-            drop_side(&production, &side, owner).await
+            drop_side(&db, &production, &side, owner).await
         });
     }
     let owner = Owner::Job {
@@ -144,7 +145,15 @@ pub async fn restore(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
                     site.name
                 )));
             }
-            swap(production, &plan.tables, &plan.side, &plan.park, owner).await?;
+            swap(
+                &job.resources().db,
+                production,
+                &plan.tables,
+                &plan.side,
+                &plan.park,
+                owner,
+            )
+            .await?;
             run.progress(
                 90.0,
                 "production tables restored; backing up the replaced rows",
@@ -351,9 +360,16 @@ async fn load_mysql(
     };
     let side = production.with_database(&plan.side);
     // A resumed load starts from an empty side database.
-    ownership::drop_database(&side, owner).await?;
+    ownership::drop_database(&job.resources().db, &side, owner).await?;
     let mark = Mark::new(site, job.id(), Role::Side);
-    ownership::create_marked_database(&side, &production.database, &mark, owner).await?;
+    ownership::create_marked_database(
+        &job.resources().db,
+        &side,
+        &production.database,
+        &mark,
+        owner,
+    )
+    .await?;
     let credentials = Credentials::write(&job.resources().data_dir.join("run"), production)?;
     process::run_with_input(
         mysql::load(&credentials, &plan.side),

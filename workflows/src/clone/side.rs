@@ -15,6 +15,7 @@ use crate::StepError;
 /// very moment of the swap are in the backup. Repeatable: once the side schema/database is gone
 /// the swap happened.
 pub async fn swap(
+    db: &sqlx::PgPool,
     production: &DbUrl,
     tables: &[String],
     side: &str,
@@ -76,6 +77,7 @@ pub async fn swap(
                 && !mysql::tables(&admin, side).await.map_err(fail)?.is_empty();
             if pending {
                 ownership::create_marked_database(
+                    db,
                     &park_url,
                     &production.database,
                     &park_mark,
@@ -106,20 +108,30 @@ pub async fn swap(
                     .map_err(fail)?;
             }
             admin.close().await;
-            ownership::drop_database(&production.with_database(side), owner).await?;
+            ownership::drop_database(db, &production.with_database(side), owner).await?;
         }
     }
     Ok(())
 }
 
 /// Drops this job's park (schema on PostgreSQL, database on MySQL) once its backup is recorded.
-pub async fn drop_park(production: &DbUrl, park: &str, owner: Owner<'_>) -> Result<(), StepError> {
-    drop_side(production, park, owner).await
+pub async fn drop_park(
+    db: &sqlx::PgPool,
+    production: &DbUrl,
+    park: &str,
+    owner: Owner<'_>,
+) -> Result<(), StepError> {
+    drop_side(db, production, park, owner).await
 }
 
 /// Compensation: removes the side schema/database a failed promote or restore loaded into
 /// (only this job's). Never the park: after a swap it holds production's replaced rows.
-pub async fn drop_side(production: &DbUrl, side: &str, owner: Owner<'_>) -> Result<(), StepError> {
+pub async fn drop_side(
+    db: &sqlx::PgPool,
+    production: &DbUrl,
+    side: &str,
+    owner: Owner<'_>,
+) -> Result<(), StepError> {
     match production.engine {
         DbEngine::Postgres => {
             let pool = postgres::connect(production).await?;
@@ -134,7 +146,7 @@ pub async fn drop_side(production: &DbUrl, side: &str, owner: Owner<'_>) -> Resu
             pool.close().await;
         }
         DbEngine::Mysql => {
-            ownership::drop_database(&production.with_database(side), owner).await?;
+            ownership::drop_database(db, &production.with_database(side), owner).await?;
         }
     }
     Ok(())

@@ -83,6 +83,7 @@ fn quote_ident(name: &str) -> String {
 /// when most of production holds its host (unless `force_template`), when production has other
 /// sessions or the server refuses (permissions, version).
 pub async fn try_template(
+    db: &sqlx::PgPool,
     job: uuid::Uuid,
     spec: &CloneSpec,
     site: &crate::sites::Site,
@@ -110,18 +111,21 @@ pub async fn try_template(
         site: &site.name,
         job,
     };
-    ownership::drop_database(incoming, owner).await?;
+    ownership::drop_database(db, incoming, owner).await?;
+    // Recorded first: a crash between the copy and its mark leaves a copy known to be ours.
+    let mark = Mark::new(&site.name, job, Role::Incoming);
+    ownership::intend(db, incoming, &mark).await?;
     let admin = postgres::admin(incoming).await?;
     let created = create_from_template(&admin, source, incoming, patience(spec)).await;
     let fail = |e| postgres::classify(&incoming.display(), e);
     let created = created.map_err(fail)?;
     if created.is_ok() {
-        let mark = Mark::new(&site.name, job, Role::Incoming);
         ownership::pg_mark_database(&admin, &incoming.database, &mark)
             .await
             .map_err(fail)?;
     }
     admin.close().await;
+    ownership::fulfilled(db, incoming).await?;
     match created {
         Ok(secs) => Ok(CopyMethod {
             method: "template".into(),
