@@ -755,3 +755,95 @@ async fn promote_backs_up_production_swaps_atomically_and_restore_undoes_it() {
     let out = env.cli(&["staging", "destroy", "promo", "--wait"]);
     assert!(out.status.success());
 }
+
+/// A promote whose backup step fails after the swap (the backups folder cannot be made): the
+/// job says production was written and where the replaced rows wait; after the fix `retry`
+/// resumes at the backup — it never swaps again — and the backup holds a row only production had.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_promote_failing_after_its_swap_keeps_the_replaced_rows_and_retry_backs_them_up() {
+    let env = TestEnv::new("promote-pivot").await;
+    let host = format!("pivot-{}.example", &env.namespace[1..]);
+    let site = add_pg_site(&env, "pivot", &host, 20, &[]).await;
+    let _worker = env.worker(&[("UNDERSTUDY_RETRY__MAX_TRIES", "1")]);
+    let out = env.cli(&["staging", "create", "pivot", "--wait"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let prod = PgPool::connect(&pg_url(&site.source)).await.unwrap();
+    sqlx::query(
+        "INSERT INTO wp_posts (post_title, post_content, guid) VALUES ('PROD-ONLY', 'x', 'g')",
+    )
+    .execute(&prod)
+    .await
+    .unwrap();
+    // The site's backups folder is a file: the backup cannot be written.
+    let backups = env.dir.join("data/backups");
+    std::fs::create_dir_all(&backups).unwrap();
+    std::fs::write(backups.join("pivot"), b"in the way").unwrap();
+    let out = env.cli(&[
+        "staging", "promote", "pivot", "--tables", "posts", "--wait", "--json",
+    ]);
+    let status = last_json(&out);
+    assert_eq!(out.status.code(), Some(1), "{status}");
+    let error = status["job"]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        error.contains("production was already written") && error.contains("understudy_park_"),
+        "{error}"
+    );
+    let states: Vec<(String, String)> = status["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().into(),
+                s["state"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert!(
+        states.contains(&("swap".into(), "completed".into())),
+        "{states:?}"
+    );
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM wp_posts WHERE post_title = 'PROD-ONLY'")
+            .fetch_one(&prod)
+            .await
+            .unwrap();
+    assert_eq!(left, 0, "the promote replaced wp_posts");
+
+    std::fs::remove_file(backups.join("pivot")).unwrap();
+    let id = status["job"]["id"].as_str().unwrap().to_string();
+    let out = env.cli(&["retry", &id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let state = env
+        .wait_terminal(id.parse().unwrap(), Duration::from_secs(60))
+        .await;
+    assert_eq!(state, JobState::Succeeded);
+    let listed = last_json(&env.cli(&["site", "backups", "pivot", "--json"]));
+    let backup = listed[0]["path"].as_str().unwrap().to_string();
+    let rows = std::process::Command::new("pg_restore")
+        .args(["--data-only", "--file=-", &backup])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&rows.stdout).contains("PROD-ONLY"),
+        "the replaced row is not in the backup"
+    );
+    let parks: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'understudy_park_%'",
+    )
+    .fetch_one(&prod)
+    .await
+    .unwrap();
+    assert_eq!(parks, 0, "the park is dropped once backed up");
+}

@@ -115,6 +115,8 @@ pub struct Job {
     resources: Arc<Resources>,
     retry: RetryPolicy,
     undo: UndoList,
+    /// Set by [`Job::point_of_no_return`]: nothing before it is undone any more.
+    committed: Arc<std::sync::atomic::AtomicBool>,
     scope: Scope,
     progress: Arc<Watermark>,
 }
@@ -161,6 +163,7 @@ impl Job {
             resources,
             retry,
             undo: Arc::new(Mutex::new(Vec::new())),
+            committed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             scope: Scope::root(),
         }
     }
@@ -184,6 +187,7 @@ impl Job {
             resources: self.resources.clone(),
             retry: self.retry,
             undo: self.undo.clone(),
+            committed: self.committed.clone(),
             progress: self.progress.clone(),
             scope: Scope {
                 prefix: self.scope.name(prefix),
@@ -246,7 +250,12 @@ impl Job {
                 ))
             });
         }
-        self.backend.before_step(name).await?;
+        match self.backend.before_step(name).await {
+            // Past the point of no return a cancel no longer stops the job: what remains
+            // finishes the change that has taken effect (see `point_of_no_return`).
+            Err(StepError::Cancelled) if self.is_committed() => {}
+            other => other?,
+        }
         if self.info.exhausted {
             return Err(StepError::Permanent(format!(
                 "step {name:?} not started: the job's workers died too many times"
@@ -330,6 +339,22 @@ impl Job {
             .lock()
             .expect("undo list poisoned")
             .push((self.scope.name(name), undo));
+    }
+
+    /// Declares the step just completed the job's point of no return (a saga's pivot): its
+    /// change has taken effect where nothing undoes it (a swap into production or staging).
+    /// Every compensation registered so far is dropped — a later failure undoes nothing before
+    /// this point, so a retry resumes after it instead of re-running it — and a cancel asked
+    /// for from now on no longer stops the job. Call it right after that step, on every path
+    /// (also when the step was skipped on resume).
+    pub fn point_of_no_return(&self) {
+        self.undo.lock().expect("undo list poisoned").clear();
+        self.committed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn is_committed(&self) -> bool {
+        self.committed.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Runs the registered compensations, last first, skipping those already done. A compensation
@@ -437,6 +462,23 @@ mod tests {
             data_dir: "/tmp".into(),
         };
         Job::new(info, backend, Arc::new(resources), RetryPolicy::default())
+    }
+
+    #[tokio::test]
+    async fn nothing_before_the_point_of_no_return_is_undone() {
+        let memory = Arc::new(Memory::default());
+        let job = job(memory.clone());
+        job.step("validate", |_| async { Ok(1) }).await.unwrap();
+        job.on_failure("validate", || async { Ok(()) });
+        job.step("swap", |_| async { Ok(2) }).await.unwrap();
+        job.point_of_no_return();
+        job.on_failure("backup", || async { Ok(()) });
+        assert_eq!(
+            job.compensate().await.unwrap(),
+            1,
+            "only what follows the pivot"
+        );
+        assert_eq!(*memory.compensated.lock().unwrap(), ["backup"]);
     }
 
     #[tokio::test]

@@ -92,16 +92,29 @@ pub async fn take(
         )));
     }
     let path = PathBuf::from(&plan.path);
-    dump(
-        production,
-        park,
-        &plan.tables,
-        &path,
-        &job.resources().data_dir,
-        run,
-    )
-    .await?;
-    let (bytes, sha256) = digest(&path)?;
+    let safe = |e: StepError| {
+        let say = |m: &str| {
+            format!(
+                "{m} — production was already written; the rows it replaced are safe in {park} \
+                 beside {}: fix the cause, then `understudy retry {}` backs them up",
+                production.display(),
+                job.id()
+            )
+        };
+        match e {
+            StepError::Permanent(m) => StepError::Permanent(say(&m)),
+            StepError::Exhausted { tries, last } => StepError::Exhausted {
+                tries,
+                last: say(&last),
+            },
+            other => other,
+        }
+    };
+    let data_dir = &job.resources().data_dir;
+    dump(production, park, &plan.tables, &path, data_dir, run)
+        .await
+        .map_err(safe)?;
+    let (bytes, sha256) = digest(&path).map_err(safe)?;
     let record = Backup {
         // One record per backup file: a resumed step records it once, a re-validated retry anew.
         id,

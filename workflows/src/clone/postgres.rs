@@ -279,22 +279,24 @@ pub async fn truncate(target: &PgPool, qualified: &str) -> Result<(), sqlx::Erro
 }
 
 /// Moves every sequence owned by a column to at least the column's maximum (after rows were
-/// replaced by a promote, the sequence must not hand out ids that exist).
-pub async fn advance_sequences(pool: &PgPool) -> Result<(), sqlx::Error> {
+/// replaced by a promote, the sequence must not hand out ids that exist), never backwards (ids
+/// handed out before stay unused: rows in a backup may carry them).
+pub async fn advance_sequences(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
     let owned: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT s.oid::regclass::text, t.oid::regclass::text, quote_ident(a.attname) \
          FROM pg_class s JOIN pg_depend d ON d.objid = s.oid AND d.deptype = 'a' \
          JOIN pg_class t ON t.oid = d.refobjid JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid \
          WHERE s.relkind = 'S'",
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     for (sequence, table, column) in owned {
         sqlx::query(&format!(
-            "SELECT setval($1::regclass, GREATEST((SELECT COALESCE(max({column}), 0) FROM {table}), 1))"
+            "SELECT setval($1::regclass, GREATEST((SELECT COALESCE(max({column}), 0) FROM {table}), \
+                    (SELECT last_value FROM {sequence}), 1))"
         ))
         .bind(&sequence)
-        .execute(pool)
+        .execute(&mut *conn)
         .await?;
     }
     Ok(())

@@ -154,6 +154,9 @@ pub async fn restore(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
                 owner,
             )
             .await?;
+            // Production is written: nothing undoes that any more, and the rows it replaced wait in the
+            // park until `backup` keeps them (a retry resumes there; a cancel no longer stops it).
+            job.point_of_no_return();
             run.progress(
                 90.0,
                 "production tables restored; backing up the replaced rows",

@@ -43,9 +43,10 @@ pub async fn swap(
                 for table in tables {
                     let live = postgres::quote_table("public", table);
                     let kept = postgres::quote_table(park, table);
+                    // CREATE TABLE below fails if the park already holds this table: rows an
+                    // earlier swap replaced are never overwritten before they are backed up.
                     for sql in [
                         format!("LOCK TABLE {live} IN ACCESS EXCLUSIVE MODE"),
-                        format!("DROP TABLE IF EXISTS {kept}"),
                         format!("CREATE TABLE {kept} AS TABLE {live}"),
                         format!("TRUNCATE {live}"),
                         format!(
@@ -60,8 +61,9 @@ pub async fn swap(
                     .execute(&mut *tx)
                     .await
                     .map_err(fail)?;
+                // Sequences past the new ids before anyone can insert (never moved backwards).
+                postgres::advance_sequences(&mut tx).await.map_err(fail)?;
                 tx.commit().await.map_err(fail)?;
-                postgres::advance_sequences(&pool).await.map_err(fail)?;
             }
             pool.close().await;
         }
