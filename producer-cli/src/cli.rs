@@ -313,7 +313,7 @@ pub enum StagingCommand {
     Refresh(StagingRefreshArgs),
     /// Remove the staging database, uploads copy and record.
     Destroy(StagingArgs),
-    /// Push staging tables to production: backup first, load aside, swap atomically.
+    /// Push staging tables to production: load aside, swap atomically, back up exactly the rows replaced.
     Promote(PromoteArgs),
     /// Put back the tables a promote replaced, from its backup (current state backed up first).
     Restore {
