@@ -817,8 +817,28 @@ async fn a_promote_failing_after_its_swap_keeps_the_replaced_rows_and_retry_back
             .unwrap();
     assert_eq!(left, 0, "the promote replaced wp_posts");
 
-    std::fs::remove_file(backups.join("pivot")).unwrap();
     let id = status["job"]["id"].as_str().unwrap().to_string();
+    // Retried before the fix: the resumed job (swap skipped) fails at the backup again, and
+    // still swaps nothing and compensates nothing.
+    let out = env.cli(&["retry", &id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let state = env
+        .wait_terminal(id.parse().unwrap(), Duration::from_secs(60))
+        .await;
+    assert_eq!(state, JobState::Failed);
+    let undone: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM job_steps WHERE job_id = $1::uuid AND state = 'compensated'",
+    )
+    .bind(&id)
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(undone, 0, "nothing before the point of no return is undone");
+    std::fs::remove_file(backups.join("pivot")).unwrap();
     let out = env.cli(&["retry", &id]);
     assert!(
         out.status.success(),

@@ -169,6 +169,26 @@ pub fn verify(recorded: &Backup) -> Result<(), StepError> {
     Ok(())
 }
 
+/// The `backup` step of promote and restore: [`take`], then `done` as the last progress message.
+pub async fn step(
+    job: &Job,
+    site: &Site,
+    production: &DbUrl,
+    (identity, park): (&str, &str),
+    plan: &BackupPlan,
+    done: &str,
+) -> Result<u64, StepError> {
+    job.step("backup", |run| async move {
+        let bytes = take(job, site, production, identity, park, plan, &run).await?;
+        run.progress(
+            100.0,
+            &format!("{done}; the replaced rows backed up ({bytes} bytes)"),
+        );
+        Ok(bytes)
+    })
+    .await
+}
+
 /// `pg_dump -Fc --table <park>.…` / `mysqldump --single-transaction <park> TABLE…`.
 async fn dump(
     production: &DbUrl,

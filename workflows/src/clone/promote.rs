@@ -23,7 +23,7 @@ use super::mysql::{self, Credentials};
 use super::ownership::{self, Mark, Owner, Role};
 use super::promote_checks::{anonymized_tables, other_prefixes, recheck, same_columns};
 use super::remap::CopySchemaRemap;
-use super::side::{drop_side, swap};
+use super::side::{self, swap};
 use super::spec::CloneSpec;
 use super::{environment, guard, plan, postgres, process};
 use crate::rewrite::{MysqlDumpRewriter, PgCopyRewriter};
@@ -100,25 +100,7 @@ pub async fn promote(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
             }
         })
         .await?;
-    // A failed or cancelled promote is validated again from the start when retried (staging,
-    // the site's registration or production may have changed meanwhile), and its side schema or
-    // database goes. Never the park: after the swap it holds production's replaced rows.
-    {
-        let (production, side, site_name, id, db) = (
-            production.clone(),
-            plan.side.clone(),
-            site.name.clone(),
-            job.id(),
-            job.resources().db.clone(),
-        );
-        job.on_failure("validate", move || async move {
-            let owner = Owner::Job {
-                site: &site_name,
-                job: id,
-            };
-            drop_side(&db, &production, &side, owner).await
-        });
-    }
+    side::drop_side_on_failure(job, &production, &plan.side, &site.name);
     let rewriter = Arc::new(plan::rewriter_between(
         &site.staging_url,
         &[],
@@ -173,34 +155,23 @@ pub async fn promote(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
                 owner,
             )
             .await?;
-            // Production is written: nothing undoes that any more, and the rows it replaced wait in the
-            // park until `backup` keeps them (a retry resumes there; a cancel no longer stops it).
-            job.point_of_no_return();
             run.progress(90.0, "promoted; backing up the replaced rows");
             Ok(true)
         }
     })
     .await?;
-    job.step("backup", |run| {
-        let (site, production, plan) = (&site, &production, &plan);
-        async move {
-            let bytes = backup::take(
-                job,
-                site,
-                production,
-                &plan.identity,
-                &plan.park,
-                &plan.backup,
-                &run,
-            )
-            .await?;
-            run.progress(
-                100.0,
-                &format!("promoted; the replaced rows backed up ({bytes} bytes)"),
-            );
-            Ok(bytes)
-        }
-    })
+    // Production is written: nothing undoes that any more, and the rows it replaced wait in the
+    // park until `backup` keeps them (a retry resumes there; a cancel no longer stops it).
+    // Called on every path, also when a resumed job skipped the completed swap.
+    job.point_of_no_return();
+    backup::step(
+        job,
+        &site,
+        &production,
+        (&plan.identity, &plan.park),
+        &plan.backup,
+        "promoted",
+    )
     .await?;
     Ok(json!({
         "site": site.name, "action": "promote", "production_url": site.production_url,

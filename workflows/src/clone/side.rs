@@ -7,7 +7,7 @@ use super::mysql;
 use super::ownership::{self, Mark, Owner, Role};
 use super::postgres;
 use crate::sites::{DbEngine, DbUrl};
-use crate::StepError;
+use crate::{Job, StepError};
 
 /// Replaces the production `tables` with the ones loaded into `side` (this job's) in one
 /// atomic operation, moving exactly the rows it overwrites into `park` (marked, this job's) in
@@ -152,4 +152,26 @@ pub async fn drop_side(
         }
     }
     Ok(())
+}
+
+/// Registers, right after `validate`, what a failed or cancelled promote or restore undoes: its
+/// side schema or database (never the park: after the swap it holds production's replaced rows,
+/// and the swap is the job's point of no return). Being `validate`'s compensation, it also makes
+/// `understudy retry` validate again from the start (staging, the registration or production may
+/// have changed meanwhile).
+pub fn drop_side_on_failure(job: &Job, production: &DbUrl, side: &str, site: &str) {
+    let (production, side, site, id, db) = (
+        production.clone(),
+        side.to_string(),
+        site.to_string(),
+        job.id(),
+        job.resources().db.clone(),
+    );
+    job.on_failure("validate", move || async move {
+        let owner = Owner::Job {
+            site: &site,
+            job: id,
+        };
+        drop_side(&db, &production, &side, owner).await
+    });
 }
