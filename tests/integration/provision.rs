@@ -410,6 +410,30 @@ async fn bad_image_and_failed_readiness_leave_nothing_behind() {
         .await
         .unwrap();
     assert_eq!(state, "failed");
+
+    // Issue #13: the cause fixed (a WordPress image that answers), `understudy retry` provisions
+    // the same sandbox again: the compensation of `reserve` removed the containers, so every step
+    // it undid runs again instead of being skipped as completed.
+    drop(_w);
+    let _w = worker(&env, &[]);
+    let out = env.cli(&["retry", &id.to_string()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        env.wait_terminal(id, JOB_TIMEOUT).await,
+        JobState::Succeeded
+    );
+    let (state, url): (String, String) =
+        sqlx::query_as("SELECT state::text, url FROM sandboxes WHERE job_id = $1")
+            .bind(id)
+            .fetch_one(&env.pool)
+            .await
+            .unwrap();
+    assert_eq!(state, "ready");
+    assert_serves_bundle(&url).await;
     remove_all(&env).await;
 }
 

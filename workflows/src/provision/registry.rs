@@ -104,7 +104,31 @@ pub async fn reserve(
             new.id, row.job_id
         )));
     }
-    Ok(row)
+    match row.state.as_str() {
+        // This job's earlier attempt failed and its compensation removed the containers: a
+        // retry provisions the same sandbox again (a new expiry, a port chosen anew).
+        "failed" => {
+            sqlx::query(
+                "UPDATE sandboxes SET state = 'provisioning', ended_at = NULL, end_reason = NULL, \
+                 host_port = NULL, url = NULL, ready_at = NULL, expires_at = $3 \
+                 WHERE id = $1 AND job_id = $2 AND state = 'failed'",
+            )
+            .bind(new.id)
+            .bind(new.job_id)
+            .bind(new.expires_at)
+            .execute(db)
+            .await
+            .map_err(db_error)?;
+            get(db, new.id).await?.ok_or_else(|| {
+                StepError::Retryable(format!("sandbox {} vanished while revived", new.id))
+            })
+        }
+        "destroyed" => Err(StepError::Permanent(format!(
+            "sandbox {} was destroyed: it is not provisioned again; enqueue a new provision",
+            new.id
+        ))),
+        _ => Ok(row),
+    }
 }
 
 pub async fn get(db: &PgPool, id: &str) -> Result<Option<Sandbox>, StepError> {
