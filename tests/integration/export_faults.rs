@@ -433,3 +433,59 @@ async fn media_already_downloaded_is_not_fetched_again_when_the_site_returns() {
         }
     }
 }
+
+/// Issue #13: a cancelled export releases its `--out`: a new export to the same directory
+/// reclaims the partial bundle instead of failing with "is being built by job …".
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_export_releases_its_out_dir_for_the_next_export() {
+    let _site = SITE.read().await;
+    let wp = Wp::load();
+    let proxy = Proxy::start(&wp.host_port, Duration::from_millis(40)).await;
+    let env = TestEnv::new("export-release").await;
+    let _worker = env.worker(&[]);
+    env.wait_workers(1).await;
+    let out = env.dir.join("bundle");
+    let first = env
+        .enqueue(
+            "export",
+            spec(&env, &proxy.url(), "admin", &wp.password("admin"), &out),
+            Priority::Interactive,
+        )
+        .await;
+    wait_for("the first page", Duration::from_secs(60), || async {
+        step_attempts(&env, first)
+            .await
+            .keys()
+            .any(|k| k.starts_with("collection:"))
+            .then_some(())
+    })
+    .await;
+    let cancel = env.cli(&["cancel", &first.to_string()]);
+    assert!(
+        cancel.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cancel.stderr)
+    );
+    assert_eq!(
+        env.wait_terminal(first, Duration::from_secs(60)).await,
+        JobState::Cancelled
+    );
+    assert!(
+        env.dir.join("bundle.partial").exists(),
+        "the partial bundle stays for a retry"
+    );
+    let second = env
+        .enqueue(
+            "export",
+            spec(&env, &wp.url, "admin", &wp.password("admin"), &out),
+            Priority::Interactive,
+        )
+        .await;
+    assert_eq!(
+        env.wait_terminal(second, Duration::from_secs(240)).await,
+        JobState::Succeeded,
+        "{}",
+        job_error(&env, second).await
+    );
+    assert!(out.join("manifest.json").exists());
+}

@@ -13,6 +13,8 @@ use super::error::ExportError;
 
 /// Marks a `.partial` directory as belonging to one job.
 const OWNER_FILE: &str = ".understudy-job";
+/// The owner file of a partial bundle whose job failed or was cancelled: `released <job id>`.
+const RELEASED: &str = "released ";
 
 /// Where the bundle of one job is built and where it ends up.
 #[derive(Debug, Clone)]
@@ -78,19 +80,45 @@ impl Bundle {
         if self.partial.exists() {
             let owner =
                 std::fs::read_to_string(&marker).map_err(|e| ExportError::storage(&marker, e))?;
-            if owner.trim() != job.to_string() {
-                return Err(ExportError::Bundle(format!(
-                    "{} is being built by job {}; choose another out_dir",
-                    self.partial.display(),
-                    owner.trim()
-                )));
+            let owner = owner.trim();
+            if owner == job.to_string() {
+                return Ok(Prepared::Building);
             }
-            return Ok(Prepared::Building);
+            match owner.strip_prefix(RELEASED) {
+                // Released by this job when it failed or was cancelled: a retry resumes it.
+                Some(released) if released == job.to_string() => {
+                    write_atomic(&marker, job.to_string().as_bytes())?;
+                    return Ok(Prepared::Building);
+                }
+                // Released by another job that ended: reclaimed, started afresh.
+                Some(_) => std::fs::remove_dir_all(&self.partial)
+                    .map_err(|e| ExportError::storage(&self.partial, e))?,
+                None => {
+                    return Err(ExportError::Bundle(format!(
+                        "{} is being built by job {owner}; choose another out_dir",
+                        self.partial.display(),
+                    )))
+                }
+            }
         }
         std::fs::create_dir_all(&self.partial)
             .map_err(|e| ExportError::storage(&self.partial, e))?;
         write_atomic(&marker, job.to_string().as_bytes())?;
         Ok(Prepared::Building)
+    }
+
+    /// Releases this job's partial directory (the job failed or was cancelled): a retry of the
+    /// same job resumes it, another job may reclaim it. Nothing to do when it is not this job's.
+    pub fn release(&self, job: Uuid) -> Result<(), ExportError> {
+        let marker = self.partial.join(OWNER_FILE);
+        match std::fs::read_to_string(&marker) {
+            Ok(owner) if owner.trim() == job.to_string() => {
+                write_atomic(&marker, format!("{RELEASED}{job}").as_bytes())
+            }
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(ExportError::storage(&marker, e)),
+        }
     }
 
     /// Where page `page` of `collection` is kept until the bundle is assembled.
@@ -339,6 +367,29 @@ impl<W: Write> Write for HashWriter<W> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_failed_job_s_partial_bundle_is_resumed_by_its_retry_and_reclaimed_by_another_job() {
+        let root = std::env::temp_dir().join(format!("understudy-release-{}", Uuid::new_v4()));
+        let bundle = Bundle::new(root.join("out"));
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        bundle.prepare(a).unwrap();
+        bundle.write_page("posts", 1, &json!([{"id": 1}])).unwrap();
+        assert!(bundle.prepare(b).is_err(), "held by a running job");
+        bundle.release(b).unwrap(); // not b's: nothing happens
+        assert!(bundle.prepare(b).is_err());
+        bundle.release(a).unwrap();
+        assert!(matches!(bundle.prepare(a).unwrap(), Prepared::Building));
+        assert!(
+            bundle.page_file("posts", 1).exists(),
+            "the retry resumes the pages"
+        );
+        bundle.release(a).unwrap();
+        assert!(matches!(bundle.prepare(b).unwrap(), Prepared::Building));
+        assert!(!bundle.page_file("posts", 1).exists(), "reclaimed afresh");
+        assert!(bundle.prepare(a).is_err(), "now b's");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 
     #[test]
     fn pages_assemble_into_one_array_without_duplicates_and_the_bundle_appears_at_once() {

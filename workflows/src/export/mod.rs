@@ -118,6 +118,16 @@ impl Workflow for Export {
         });
         let bundle = Bundle::new(out_dir);
         let already_done = matches!(bundle.prepare(job.id())?, Prepared::AlreadyDone);
+        {
+            // A failed or cancelled export releases its out_dir: `retry` resumes the partial
+            // bundle, another job may reclaim it. Not a step's undo: no checkpoint is undone.
+            let (bundle, id) = (bundle.clone(), job.id());
+            job.on_failure("release-out-dir", move || async move {
+                bundle
+                    .release(id)
+                    .map_err(|e| StepError::Permanent(e.to_string()))
+            });
+        }
 
         let collections: Vec<Collection> = job
             .step_with("plan", retry, |_| {
