@@ -34,6 +34,11 @@ if (!$admin) {
     exit(2);
 }
 wp_set_current_user($admin->ID);
+// No side effects of the import itself: no revisions (a re-run updates imported posts, and
+// setting a child page's parent is an update too), no pingback/enclosure queueing on publish.
+add_filter('wp_revisions_to_keep', '__return_zero', PHP_INT_MAX);
+remove_action('post_updated', 'wp_save_post_revision', 10);
+remove_action('publish_post', '_publish_post_hook', 5);
 // One transaction: one log flush instead of one per row, and a run that dies leaves nothing
 // half-imported (the step's retry starts from what the last complete run left).
 global $wpdb;
@@ -80,6 +85,8 @@ foreach ($c['users'] ?? [] as $u) {
     $existing = get_user_by('login', $login) ?: ($email ? get_user_by('email', $email) : false);
     if ($existing) {
         $user_map[$u['id']] = $existing->ID;
+        // Imported by an earlier run: counted, as what is there.
+        if (get_user_meta($existing->ID, MARK, true) !== '') { $report['users']++; }
         continue;
     }
     $id = wp_insert_user([
@@ -336,7 +343,8 @@ foreach ($wpdb->get_results($wpdb->prepare("SELECT comment_id, meta_value FROM {
     $marked_comments[(int) $r->meta_value] = (int) $r->comment_id;
 }
 foreach ($comments as $cm) {
-    if (isset($marked_comments[$cm['id']])) { $comment_map[$cm['id']] = $marked_comments[$cm['id']]; continue; }
+    // Imported by an earlier run (whose process outlived a killed worker): counted, as what is there.
+    if (isset($marked_comments[$cm['id']])) { $comment_map[$cm['id']] = $marked_comments[$cm['id']]; $report['comments']++; continue; }
     if (!isset($post_map[$cm['post']])) { skip('comment on a post not in the bundle'); continue; }
     $id = wp_insert_comment(wp_slash([
         'comment_post_ID' => $post_map[$cm['post']], 'comment_author' => $cm['author_name'] ?? '',
