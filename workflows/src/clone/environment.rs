@@ -21,6 +21,19 @@ pub fn registry_error(error: RegistryError) -> StepError {
     }
 }
 
+/// A registered site with its production and staging database URLs opened.
+pub async fn site_and_urls(job: &Job, name: &str) -> Result<(Site, DbUrl, DbUrl), StepError> {
+    let resources = job.resources();
+    let site = registry::get(&resources.db, name)
+        .await
+        .map_err(registry_error)?;
+    let production = site.db_url(&resources.secrets).map_err(registry_error)?;
+    let staging = site
+        .staging_db_url(&resources.secrets)
+        .map_err(registry_error)?;
+    Ok((site, production, staging))
+}
+
 /// Checks everything that can be checked before writing: refuses to touch production, to
 /// create over an existing staging database, or to refresh what does not exist.
 pub async fn validate(

@@ -79,16 +79,7 @@ pub struct PromotePlan {
 }
 
 pub async fn promote(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
-    let resources = job.resources();
-    let site = registry::get(&resources.db, &spec.site)
-        .await
-        .map_err(environment::registry_error)?;
-    let production = site
-        .db_url(&resources.secrets)
-        .map_err(environment::registry_error)?;
-    let staging = site
-        .staging_db_url(&resources.secrets)
-        .map_err(environment::registry_error)?;
+    let (site, production, staging) = environment::site_and_urls(job, &spec.site).await?;
 
     let plan: PromotePlan = job
         .step("validate", |run| {

@@ -21,7 +21,7 @@ use super::side::{self, swap};
 use super::spec::CloneSpec;
 use super::{environment, guard, plan, postgres, process};
 use crate::sites::backups::{self, BackupKind};
-use crate::sites::{registry, DbEngine, DbUrl, Site};
+use crate::sites::{DbEngine, DbUrl, Site};
 use crate::{Job, StepError};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -78,16 +78,7 @@ async fn recheck(
 }
 
 pub async fn restore(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
-    let resources = job.resources();
-    let site = registry::get(&resources.db, &spec.site)
-        .await
-        .map_err(environment::registry_error)?;
-    let production = site
-        .db_url(&resources.secrets)
-        .map_err(environment::registry_error)?;
-    let staging = site
-        .staging_db_url(&resources.secrets)
-        .map_err(environment::registry_error)?;
+    let (site, production, staging) = environment::site_and_urls(job, &spec.site).await?;
     let plan: RestorePlan = job
         .step("validate", |run| {
             let (site, production, staging) = (&site, &production, &staging);
