@@ -14,6 +14,7 @@ mod engine_input;
 mod export;
 mod export_faults;
 mod export_support;
+mod fault_matrix;
 mod hostile_clone;
 mod hostile_export;
 mod hostile_operations;

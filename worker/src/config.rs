@@ -88,6 +88,9 @@ pub struct WorkerSettings {
     pub max_lease_losses: u32,
     /// PostgreSQL connections per worker process.
     pub db_pool_size: u32,
+    /// Testing only: a directory of injected step faults (see `faults.rs`). Unset in production.
+    #[serde(default)]
+    pub fault_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

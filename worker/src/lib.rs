@@ -13,6 +13,7 @@ pub mod config;
 pub mod contract;
 pub mod db;
 pub mod events;
+pub mod faults;
 pub mod headers;
 pub mod health;
 pub mod intake;

@@ -20,6 +20,7 @@ use understudy_workflows::{Backend, Job, JobInfo, Registry, Resources, RetryPoli
 
 use crate::claim::Claimed;
 use crate::events::{Events, JobEvent};
+use crate::faults::{Fault, Faults};
 use crate::lease::{Leases, Signals};
 use crate::ledger::{Fence, Finish, Lease, Ledger, LedgerError};
 use crate::metrics::Metrics;
@@ -45,6 +46,8 @@ pub struct Shared {
     pub draining: CancellationToken,
     /// Notified when a job ends (a concurrency slot or a permit may be free).
     pub wake: Arc<Notify>,
+    /// Injected faults (tests only; `worker.fault_dir`).
+    pub faults: Option<Faults>,
 }
 
 /// Runs one claimed job to the end of this attempt.
@@ -338,6 +341,23 @@ impl JobBackend {
         }
     }
 
+    /// The fault armed for `step` in `worker.fault_dir`, if any (see `faults.rs`).
+    async fn injected_fault(&self, step: &str) -> Result<(), StepError> {
+        match self.shared.faults.as_ref().and_then(|f| f.take(step)) {
+            None => Ok(()),
+            Some(Fault::Fail) => Err(StepError::Permanent(format!(
+                "injected fault: step {step:?} failed after its body ran (worker.fault_dir)"
+            ))),
+            Some(Fault::Hold) => {
+                Faults::hold(self.signals.token()).await;
+                match self.signals.reason() {
+                    Some(reason) => Err(reason),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+
     fn ledger_error(&self, error: LedgerError) -> StepError {
         match error {
             LedgerError::Stopped => StepError::Interrupted,
@@ -382,6 +402,7 @@ impl Backend for JobBackend {
     }
 
     async fn checkpoint(&self, step: &str, output: Value) -> Result<(), StepError> {
+        self.injected_fault(step).await?;
         match self
             .shared
             .ledger

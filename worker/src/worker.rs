@@ -15,6 +15,7 @@ use understudy_workflows::{Registry, Resources, StepError};
 
 use crate::config::Settings;
 use crate::events::Events;
+use crate::faults::Faults;
 use crate::health::{self, Readiness};
 use crate::intake::Intake;
 use crate::lease::{self, Leases};
@@ -159,6 +160,7 @@ pub async fn run(
         max_lease_losses: settings.worker.max_lease_losses,
         draining: CancellationToken::new(),
         wake: wake.clone(),
+        faults: settings.worker.fault_dir.as_deref().map(Faults::new),
     });
 
     // Lease renewal and rescue get their own connections: under load the ledger and the claimer

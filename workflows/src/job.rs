@@ -341,6 +341,33 @@ impl Job {
             .push((self.scope.name(name), undo));
     }
 
+    /// [`Job::step`] for the job's point of no return (a saga's pivot, e.g. a swap into
+    /// production): the moment its body returns `Ok`, before its checkpoint is written,
+    /// [`Job::point_of_no_return`] is declared — so a checkpoint that cannot be written, a
+    /// cancel or a failure arriving right then undoes nothing before it, and the retry re-runs
+    /// the (idempotent) pivot instead of compensating a change that has taken effect. Its body
+    /// must return `Err` only when its change did not happen; cleanup after the change belongs in
+    /// a later step. Also declared when the step completed in an earlier attempt.
+    pub async fn pivot_step<T, F, Fut>(&self, name: &str, mut body: F) -> Result<T, StepError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnMut(StepRun) -> Fut,
+        Fut: Future<Output = Result<T, StepError>>,
+    {
+        let output = self
+            .step(name, |run| {
+                let done = body(run);
+                async move {
+                    let output = done.await?;
+                    self.point_of_no_return();
+                    Ok(output)
+                }
+            })
+            .await?;
+        self.point_of_no_return();
+        Ok(output)
+    }
+
     /// Declares the step just completed the job's point of no return (a saga's pivot): its
     /// change has taken effect where nothing undoes it (a swap into production or staging).
     /// Every compensation registered so far is dropped — a later failure undoes nothing before

@@ -101,10 +101,7 @@ pub async fn copy(
     }
     let rewriter = Arc::new(plan::rewriter(site, plan)?);
     let policy = Arc::new(plan::policy(&spec.keep_options));
-    let target = postgres::connect(incoming).await?;
-    let lz4 = postgres::has_lz4(&target)
-        .await
-        .map_err(|e| postgres::classify(&incoming.display(), e))?;
+    let target = Arc::new(postgres::Lazy::new(incoming));
     let total = plan.total_bytes() as f64;
     let copied = Arc::new(std::sync::atomic::AtomicI64::new(0));
 
@@ -130,6 +127,7 @@ pub async fn copy(
                     let (schema, table) = (&schema, &table);
                     async move {
                         plan::check_table_name(table)?;
+                        let (target, lz4) = target.get().await?;
                         let (rewriter, map) = match anonymization {
                             Some(a) => {
                                 let p = a.prepared(snapshot.as_deref()).await?;
@@ -141,10 +139,10 @@ pub async fn copy(
                         let classify = |e| postgres::classify(&incoming.display(), e);
                         // The stream empties the table itself and loads it frozen (one
                         // transaction); a partitioned table is emptied here and loaded plainly.
-                        let freeze = !postgres::is_partitioned(&target, &qualified)
+                        let freeze = !postgres::is_partitioned(target, &qualified)
                             .await
                             .map_err(classify)?;
-                        postgres::truncate(&target, &qualified)
+                        postgres::truncate(target, &qualified)
                             .await
                             .map_err(classify)?;
                         let dump = postgres::dump_table(source, &qualified, snapshot.as_deref());
@@ -187,10 +185,11 @@ pub async fn copy(
     job.step("indexes", |run| {
         let target = target.clone();
         async move {
+            let (target, lz4) = target.get().await?;
             let indexes: i64 = sqlx::query_scalar(
                 "SELECT count(*) FROM pg_indexes WHERE schemaname NOT IN ('pg_catalog', 'information_schema')",
             )
-            .fetch_one(&target)
+            .fetch_one(target)
             .await
             .map_err(|e| postgres::classify(&incoming.display(), e))?;
             // psql ran the post-data section in one transaction: any index means it all ran.
@@ -201,7 +200,7 @@ pub async fn copy(
                     .map_err(|e| stopped(e, &run))?;
             }
             let source_pool = postgres::connect(source).await?;
-            let sequences = postgres::copy_sequences(&source_pool, &target)
+            let sequences = postgres::copy_sequences(&source_pool, target)
                 .await
                 .map_err(|e| postgres::classify(&incoming.display(), e))?;
             source_pool.close().await;

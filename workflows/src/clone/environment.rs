@@ -178,12 +178,16 @@ pub async fn harden(
         DbEngine::Postgres => {
             let pool = postgres::connect(incoming).await?;
             let mut counts = Vec::new();
-            for (what, sql) in harden::statements(&postgres::quote_table("public", &options)) {
-                let done = sqlx::query(&sql)
-                    .execute(&pool)
+            let fail = |e| postgres::classify(&incoming.display(), e);
+            for (what, update, count) in
+                harden::statements(&postgres::quote_table("public", &options))
+            {
+                sqlx::query(&update).execute(&pool).await.map_err(fail)?;
+                let n: i64 = sqlx::query_scalar(&count)
+                    .fetch_one(&pool)
                     .await
-                    .map_err(|e| postgres::classify(&incoming.display(), e))?;
-                counts.push((what, done.rows_affected()));
+                    .map_err(fail)?;
+                counts.push((what, n as u64));
             }
             pool.close().await;
             counts
@@ -191,12 +195,14 @@ pub async fn harden(
         DbEngine::Mysql => {
             let pool = mysql::connect(incoming).await?;
             let mut counts = Vec::new();
-            for (what, sql) in harden::statements(&mysql::quote_ident(&options)) {
-                let done = sqlx::query(&sql)
-                    .execute(&pool)
+            let fail = |e| mysql::classify(&incoming.display(), e);
+            for (what, update, count) in harden::statements(&mysql::quote_ident(&options)) {
+                sqlx::query(&update).execute(&pool).await.map_err(fail)?;
+                let n: i64 = sqlx::query_scalar(&count)
+                    .fetch_one(&pool)
                     .await
-                    .map_err(|e| mysql::classify(&incoming.display(), e))?;
-                counts.push((what, done.rows_affected()));
+                    .map_err(fail)?;
+                counts.push((what, n as u64));
             }
             pool.close().await;
             counts

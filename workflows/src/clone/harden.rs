@@ -37,19 +37,28 @@ pub const SECRET_OPTION_PATTERNS: &[&str] = &[
     "%access\\_token%",
 ];
 
-/// What hardening did, for the job result.
+/// What the staging copy's options are after hardening, for the job result: counted from the
+/// copy, not from what one run changed, so a step re-run after a crash reports the same.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Hardening {
+    /// `blog_public` rows that are `0` (not indexed).
     pub blog_public_off: u64,
+    /// `blogname` rows that start with `[staging]`.
     pub title_marked: u64,
+    /// `cron` rows emptied of events.
     pub cron_emptied: u64,
+    /// Secret options (API keys, tokens) that are empty: cleared, or empty in production too.
     pub secret_options_cleared: u64,
     pub mu_plugin: Option<String>,
     pub notes: Vec<String>,
 }
 
-/// The UPDATE statements, for an options table already validated and quoted by the caller.
-pub fn statements(options_table: &str) -> Vec<(&'static str, String)> {
+/// Cron with no events.
+const EMPTY_CRON: &str = "a:1:{s:7:\"version\";i:2;}";
+
+/// Per item: its name, the (idempotent) UPDATE, and the count of rows in the hardened state;
+/// for an options table already validated and quoted by the caller.
+pub fn statements(options_table: &str) -> Vec<(&'static str, String, String)> {
     let names = SECRET_OPTIONS
         .iter()
         .map(|n| format!("'{n}'"))
@@ -60,12 +69,15 @@ pub fn statements(options_table: &str) -> Vec<(&'static str, String)> {
         .map(|p| format!("option_name LIKE '{p}'"))
         .collect::<Vec<_>>()
         .join(" OR ");
+    let secret = format!("(option_name IN ({names}) OR {patterns})");
+    let count = |condition: &str| format!("SELECT COUNT(*) FROM {options_table} WHERE {condition}");
     vec![
         (
             "blog_public_off",
             format!(
                 "UPDATE {options_table} SET option_value = '0' WHERE option_name = 'blog_public'"
             ),
+            count("option_name = 'blog_public' AND option_value = '0'"),
         ),
         (
             "title_marked",
@@ -73,20 +85,22 @@ pub fn statements(options_table: &str) -> Vec<(&'static str, String)> {
                 "UPDATE {options_table} SET option_value = CONCAT('[staging] ', option_value) \
                  WHERE option_name = 'blogname' AND option_value NOT LIKE '[staging]%'"
             ),
+            count("option_name = 'blogname' AND option_value LIKE '[staging]%'"),
         ),
         (
             "cron_emptied",
             format!(
-                "UPDATE {options_table} SET option_value = 'a:1:{{s:7:\"version\";i:2;}}' \
-                 WHERE option_name = 'cron'"
+                "UPDATE {options_table} SET option_value = '{EMPTY_CRON}' WHERE option_name = 'cron'"
             ),
+            count(&format!("option_name = 'cron' AND option_value = '{EMPTY_CRON}'")),
         ),
         (
             "secret_options_cleared",
             format!(
                 "UPDATE {options_table} SET option_value = '' \
-                 WHERE option_value <> '' AND (option_name IN ({names}) OR {patterns})"
+                 WHERE option_value <> '' AND {secret}"
             ),
+            count(&format!("option_value = '' AND {secret}")),
         ),
     ]
 }

@@ -269,7 +269,7 @@ async fn clone_site(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
         })
         .await?;
 
-    job.step("swap", |run| {
+    job.pivot_step("swap", |run| {
         let (site, staging, incoming, incoming_uploads) =
             (&site, &staging, &incoming, &incoming_uploads);
         async move {
@@ -279,8 +279,7 @@ async fn clone_site(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
         }
     })
     .await?;
-    // The new copy is live staging now: a later failure or cancel does not undo it.
-    job.point_of_no_return();
+    // The new copy is live staging now (the pivot): a later failure or cancel does not undo it.
 
     let totals = tables.iter().fold((0u64, 0u64, 0u64), |acc, t| {
         (acc.0 + t.rows, acc.1 + t.replacements, acc.2 + t.malformed)

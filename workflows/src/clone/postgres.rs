@@ -32,6 +32,44 @@ pub async fn connect(url: &DbUrl) -> Result<PgPool, StepError> {
 }
 
 /// Maps a database error to retryable (connection trouble) or permanent (refused on merit).
+/// A pool to a database a job writes (its incoming copy) and whether it has lz4, opened by the
+/// first step that needs it: a resumed job whose copy steps all completed never connects — the
+/// database may be gone by then, renamed into place by the swap.
+pub struct Lazy {
+    url: DbUrl,
+    cell: tokio::sync::OnceCell<(PgPool, bool)>,
+}
+
+impl Lazy {
+    pub fn new(url: &DbUrl) -> Lazy {
+        Lazy {
+            url: url.clone(),
+            cell: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The pool and lz4 support, connecting on first use.
+    pub async fn get(&self) -> Result<(&PgPool, bool), StepError> {
+        let (pool, lz4) = self
+            .cell
+            .get_or_try_init(|| async {
+                let pool = connect(&self.url).await?;
+                let lz4 = has_lz4(&pool)
+                    .await
+                    .map_err(|e| classify(&self.url.display(), e))?;
+                Ok::<_, StepError>((pool, lz4))
+            })
+            .await?;
+        Ok((pool, *lz4))
+    }
+
+    pub async fn close(&self) {
+        if let Some((pool, _)) = self.cell.get() {
+            pool.close().await;
+        }
+    }
+}
+
 pub fn classify(target: &str, error: sqlx::Error) -> StepError {
     let message = format!("PostgreSQL {target}: {error}");
     match &error {

@@ -129,7 +129,7 @@ pub async fn promote(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
         })
         .await?;
     }
-    job.step("swap", |run| {
+    job.pivot_step("swap", |run| {
         let (production, plan, site) = (&production, &plan, &site);
         async move {
             recheck(job, site, production, plan).await?;
@@ -151,10 +151,10 @@ pub async fn promote(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
         }
     })
     .await?;
-    // Production is written: nothing undoes that any more, and the rows it replaced wait in the
-    // park until `backup` keeps them (a retry resumes there; a cancel no longer stops it).
-    // Called on every path, also when a resumed job skipped the completed swap.
-    job.point_of_no_return();
+    // Production is written (the pivot): nothing undoes that any more, and the rows it replaced
+    // wait in the park until `backup` keeps them (a retry resumes there; a cancel no longer
+    // stops it).
+    side::drop_swapped_side(job, &site, &production, &plan.side).await?;
     backup::step(
         job,
         &site,

@@ -12,8 +12,9 @@ use crate::{Job, StepError};
 /// Replaces the production `tables` with the ones loaded into `side` (this job's) in one
 /// atomic operation, moving exactly the rows it overwrites into `park` (marked, this job's) in
 /// the same operation: the backup step dumps `park`, so rows written to production until the
-/// very moment of the swap are in the backup. Repeatable: once the side schema/database is gone
-/// the swap happened.
+/// very moment of the swap are in the backup. Repeatable: once the side schema is gone
+/// (PostgreSQL) or the side database empty (MySQL; [`drop_swapped_side`] drops it next) the swap
+/// happened. Fails only when it did not happen (the job's pivot, see `Job::pivot_step`).
 pub async fn swap(
     db: &sqlx::PgPool,
     production: &DbUrl,
@@ -110,9 +111,33 @@ pub async fn swap(
                     .map_err(fail)?;
             }
             admin.close().await;
-            ownership::drop_database(db, &production.with_database(side), owner).await?;
         }
     }
+    Ok(())
+}
+
+/// The step after a swap: drops the side database the MySQL swap emptied (only this job's;
+/// PostgreSQL's swap dropped its side schema in its transaction). Kept out of the swap so that
+/// the swap, the job's pivot, fails only when it did not happen.
+pub async fn drop_swapped_side(
+    job: &Job,
+    site: &crate::sites::Site,
+    production: &DbUrl,
+    side: &str,
+) -> Result<(), StepError> {
+    if production.engine != DbEngine::Mysql {
+        return Ok(());
+    }
+    job.step("drop-side", |_run| async move {
+        let owner = Owner::Job {
+            site: &site.name,
+            job: job.id(),
+        };
+        ownership::drop_database(&job.resources().db, &production.with_database(side), owner)
+            .await?;
+        Ok(true)
+    })
+    .await?;
     Ok(())
 }
 

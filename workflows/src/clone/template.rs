@@ -327,10 +327,7 @@ pub async fn rewrite_in_place(
     let rewriter = std::sync::Arc::new(super::plan::rewriter(site, plan)?);
     let policy = std::sync::Arc::new(super::plan::policy(&spec.keep_options));
     let hosts = rewriter.hosts();
-    let pool = postgres::connect(incoming).await?;
-    let lz4 = postgres::has_lz4(&pool)
-        .await
-        .map_err(|e| postgres::classify(&incoming.display(), e))?;
+    let pool = std::sync::Arc::new(postgres::Lazy::new(incoming));
     let total = plan.tables.len().max(1) as f32;
     let done = std::sync::atomic::AtomicUsize::new(0);
     let mut reports: Vec<TableReport> = futures::stream::iter(plan.tables.clone())
@@ -353,9 +350,10 @@ pub async fn rewrite_in_place(
                     let (schema, table) = (&schema, &table);
                     async move {
                         super::plan::check_table_name(table)?;
+                        let (pool, lz4) = pool.get().await?;
                         let report = rewrite_table(
                             incoming,
-                            &pool,
+                            pool,
                             schema,
                             table,
                             &hosts,

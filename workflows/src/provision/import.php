@@ -42,6 +42,14 @@ remove_action('publish_post', '_publish_post_hook', 5);
 // One transaction: one log flush instead of one per row, and a run that dies leaves nothing
 // half-imported (the step's retry starts from what the last complete run left).
 global $wpdb;
+// One import at a time per sandbox: a worker killed mid-import leaves this PHP running in the
+// container, and the retried step's import must start after that one ended — then it sees what
+// that one committed and updates it (started alongside, its snapshot would not, and it would
+// import everything a second time under new ids).
+if ((int) $wpdb->get_var("SELECT GET_LOCK('understudy_import', 900)") !== 1) {
+    fwrite(STDERR, 'another import has been running in this sandbox for 15 minutes; retry the job once it ended');
+    exit(3);
+}
 $wpdb->query('START TRANSACTION');
 wp_defer_term_counting(true);
 wp_defer_comment_counting(true);
