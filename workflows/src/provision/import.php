@@ -128,13 +128,17 @@ foreach ($term_collections as $collection => $taxonomy) {
             }
             $exists = term_exists($t['slug'], $taxonomy);
             if ($exists) {
+                // A term an earlier (killed) run of this import created is counted again: the
+                // report counts what the sandbox holds from the bundle, not what this run inserted.
                 $term_map[$taxonomy][$t['id']] = (int) $exists['term_id'];
+                if (get_term_meta((int) $exists['term_id'], MARK, true) !== '') { $report['terms']++; }
                 continue;
             }
             $made = wp_insert_term($t['name'], $taxonomy, ['slug' => $t['slug'],
                 'description' => $t['description'] ?? '', 'parent' => $parent ? $term_map[$taxonomy][$parent] : 0]);
             if (is_wp_error($made)) { skip("$taxonomy: " . $made->get_error_code()); continue; }
             $term_map[$taxonomy][$t['id']] = $made['term_id'];
+            add_term_meta($made['term_id'], MARK, $t['id'], true);
             $report['terms']++;
         }
         if (count($left) === count($pending)) {
