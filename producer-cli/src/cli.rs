@@ -112,8 +112,8 @@ pub struct EnqueueArgs {
     /// Jobs with the same key (e.g. a site) never run at the same time.
     #[arg(long)]
     pub concurrency_key: Option<String>,
-    /// Choose the job id yourself.
-    #[arg(long)]
+    /// Choose the job id yourself (with --idempotency-key the id is derived from the key).
+    #[arg(long, conflicts_with = "idempotency_key")]
     pub job_id: Option<Uuid>,
     /// Watch the job until it ends (exit code 1 if it does not succeed).
     #[arg(long)]
@@ -311,8 +311,8 @@ pub enum StagingCommand {
     Create(StagingArgs),
     /// Copy production again over the staging environment (one site, or --all [--tag T]).
     Refresh(StagingRefreshArgs),
-    /// Remove the staging database, uploads copy and record.
-    Destroy(StagingArgs),
+    /// Remove the staging database, uploads copy and record (only what Understudy created and marked).
+    Destroy(StagingDestroyArgs),
     /// Push staging tables to production: load aside, swap atomically, back up exactly the rows replaced.
     Promote(PromoteArgs),
     /// Put back the tables a promote replaced, from its backup (current state backed up first).
@@ -380,6 +380,16 @@ pub struct StagingArgs {
     pub anonymize: AnonymizeArgs,
     #[command(flatten)]
     pub copy: CopyArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(ClapArgs)]
+pub struct StagingDestroyArgs {
+    pub site: String,
+    /// Watch the job until it ends.
+    #[arg(long)]
+    pub wait: bool,
     #[arg(long)]
     pub json: bool,
 }

@@ -57,7 +57,7 @@ impl From<sqlx::Error> for Failure {
 impl From<db::DbError> for Failure {
     fn from(e: db::DbError) -> Self {
         match e {
-            db::DbError::BadUrl(_) => Failure::Input(e.to_string()),
+            db::DbError::BadUrl(_) | db::DbError::Refused { .. } => Failure::Input(e.to_string()),
             _ => Failure::Service(e.to_string()),
         }
     }
@@ -67,6 +67,7 @@ impl From<amqp::AmqpError> for Failure {
     fn from(e: amqp::AmqpError) -> Self {
         match e {
             amqp::AmqpError::Unreachable { .. } => Failure::Service(e.to_string()),
+            amqp::AmqpError::Refused { .. } => Failure::Input(e.to_string()),
             _ => Failure::Other(e.into()),
         }
     }
@@ -141,7 +142,7 @@ async fn migrate(settings: &Settings) -> Outcome {
     let producer = Producer::connect(settings, "understudy-cli").await?;
     drop(producer);
     let topology = Topology::new(&settings.amqp.namespace, settings.amqp.delivery_limit);
-    println!(
+    out!(
         "database {} migrated; RabbitMQ exchange {} and queues declared",
         db::describe(settings),
         topology.jobs_exchange()
@@ -205,17 +206,19 @@ async fn enqueue(settings: &Settings, args: EnqueueArgs) -> Outcome {
     message.concurrency_key = args.concurrency_key.clone();
     check(&message)?;
     let producer = Producer::connect(settings, "understudy-cli").await?;
-    let id = producer.publish_job(message, args.priority.into()).await?;
-    if args.json {
-        output::json(&serde_json::json!({ "job_id": id }));
-    } else {
-        println!("{id}");
+    let published = producer.publish_job(message, args.priority.into()).await?;
+    if args.idempotency_key.is_none() && !args.wait {
+        // Nothing to look up: no PostgreSQL connection for a plain enqueue.
+        if args.json {
+            output::json(&serde_json::json!({ "job_id": published }));
+        } else {
+            out!("{published}");
+        }
+        return Ok(ExitCode::SUCCESS);
     }
-    if args.wait {
-        let pool = pool(settings).await?;
-        return watch::watch(&pool, id, args.json).await;
-    }
-    Ok(ExitCode::SUCCESS)
+    let pool = pool(settings).await?;
+    let id = watch::settled_id(&pool, args.idempotency_key.as_deref(), published).await?;
+    watch::finish(&pool, watch::Enqueued::new(id), args.wait, args.json).await
 }
 
 async fn bulk(settings: &Settings, args: BulkArgs) -> Outcome {
@@ -269,7 +272,7 @@ async fn bulk(settings: &Settings, args: BulkArgs) -> Outcome {
         output::json(&serde_json::json!({ "enqueued": ids.len(), "job_ids": ids }));
     } else {
         for id in &ids {
-            println!("{id}");
+            out!("{id}");
         }
         eprintln!("enqueued {} jobs", ids.len());
     }
@@ -327,12 +330,27 @@ async fn list(settings: &Settings, args: ListArgs) -> Outcome {
         Some(s) => Some(chrono::Utc::now() - parse_since(s)?),
         None => None,
     };
+    if !(1..=10_000).contains(&args.limit) {
+        return Err(Failure::Input(format!(
+            "--limit {}: use a number of jobs from 1 to 10000",
+            args.limit
+        )));
+    }
+    if let Some(kind) = &args.kind {
+        let registry = understudy_workflows::builtin();
+        if registry.get(kind).is_none() {
+            return Err(Failure::Input(format!(
+                "--kind {kind:?} is not a job kind (known: {})",
+                registry.kinds().join(", ")
+            )));
+        }
+    }
     let pool = pool(settings).await?;
     let filter = ListFilter {
         state,
         kind: args.kind.clone(),
         since,
-        limit: args.limit.clamp(1, 10_000),
+        limit: args.limit,
     };
     let jobs = queries::list(&pool, &filter).await?;
     if args.json {
@@ -361,7 +379,7 @@ async fn cancel(settings: &Settings, id: uuid::Uuid, json: bool) -> Outcome {
     if json {
         output::json(&serde_json::json!({ "job_id": id, "outcome": outcome }));
     } else {
-        println!("{text}");
+        out!("{text}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -377,7 +395,7 @@ async fn retry(settings: &Settings, id: uuid::Uuid, json: bool) -> Outcome {
             if json {
                 output::json(&serde_json::json!({ "job_id": id, "outcome": "requeued" }));
             } else {
-                println!("job {id} requeued; it resumes from its last checkpoint");
+                out!("job {id} requeued; it resumes from its last checkpoint");
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -25,10 +25,10 @@ pub async fn run(settings: &Settings, command: DlqCommand) -> Outcome {
                     .collect();
                 output::json(&rows);
             } else if letters.is_empty() {
-                println!("no dead letters");
+                out!("no dead letters");
             } else {
                 for d in &letters {
-                    println!(
+                    out!(
                         "#{:<5} {}  {:<11} {} bytes{}\n       reason: {}\n       body:   {}",
                         d.id,
                         d.received_at.format("%Y-%m-%d %H:%M:%S"),
@@ -101,7 +101,7 @@ pub async fn run(settings: &Settings, command: DlqCommand) -> Outcome {
             if json {
                 output::json(&serde_json::json!({ "replayed": replayed }));
             } else {
-                println!("replayed {} message(s)", replayed.len());
+                out!("replayed {} message(s)", replayed.len());
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -6,7 +6,6 @@ use clap::{Args as ClapArgs, ValueEnum};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use understudy_worker::contract::JobMessage;
 use understudy_worker::producer::Producer;
 use understudy_worker::Settings;
@@ -14,7 +13,7 @@ use uuid::Uuid;
 
 use crate::cli::PriorityArg;
 use crate::commands::{pool, Failure, Outcome};
-use crate::{output, watch};
+use crate::watch;
 
 /// Arguments of `understudy export`.
 #[derive(ClapArgs)]
@@ -133,23 +132,54 @@ pub fn spec(
 
 /// `understudy export`.
 pub async fn export(settings: &Settings, args: ExportArgs) -> Outcome {
-    let job_id = Uuid::now_v7();
-    let (spec, out) = spec(settings, &args, job_id)?;
-    let mut message = JobMessage::new("export", spec);
-    message.job_id = Some(job_id);
+    // With an idempotency key the id comes from the key, so a repeat names the same job and
+    // (by default) the same bundle directory.
+    let mut message = JobMessage::new("export", Value::Null);
     message.idempotency_key = args.idempotency_key.clone();
+    let job_id = message.resolved_id().unwrap_or_else(Uuid::now_v7);
+    message.job_id = Some(job_id);
+    let (spec, out) = spec(settings, &args, job_id)?;
+    message.spec = spec;
     crate::commands::check(&message)?;
+    let pool = pool(settings).await?;
+    understudy_worker::db::migrate(&pool).await?;
     let producer = Producer::connect(settings, "understudy-cli").await?;
-    let id = producer.publish_job(message, args.priority.into()).await?;
-    if args.json {
-        output::json(&json!({ "job_id": id, "out_dir": out }));
-    } else {
-        println!("{id}");
+    let published = producer.publish_job(message, args.priority.into()).await?;
+    let id = watch::settled_id(&pool, args.idempotency_key.as_deref(), published).await?;
+    let out = earlier_out_dir(&pool, args.idempotency_key.as_deref(), id, out).await?;
+    if !args.json {
         eprintln!("export of {} enqueued; bundle: {}", args.url, out.display());
     }
-    if args.wait {
-        let pool = pool(settings).await?;
-        return watch::watch(&pool, id, args.json).await;
+    let enqueued = watch::Enqueued::new(id).with("out_dir", out.display().to_string());
+    watch::finish(&pool, enqueued, args.wait, args.json).await
+}
+
+/// The bundle directory of the job that stands: a repeat with the same idempotency key but
+/// another `--out` did not change the earlier job, whose directory is the one written.
+pub async fn earlier_out_dir(
+    pool: &sqlx::PgPool,
+    key: Option<&str>,
+    id: Uuid,
+    asked: PathBuf,
+) -> Result<PathBuf, Failure> {
+    if key.is_none() {
+        return Ok(asked);
     }
-    Ok(ExitCode::SUCCESS)
+    let spec = understudy_worker::queries::job_spec(pool, id).await?;
+    let earlier = spec
+        .as_ref()
+        .and_then(|s| s.get("out_dir"))
+        .and_then(Value::as_str)
+        .map(PathBuf::from);
+    match earlier {
+        Some(dir) if dir != asked => {
+            eprintln!(
+                "understudy: job {id} was enqueued earlier with this idempotency key; its bundle directory {} stands (not {})",
+                dir.display(),
+                asked.display()
+            );
+            Ok(dir)
+        }
+        _ => Ok(asked),
+    }
 }

@@ -159,7 +159,7 @@ pub async fn run(settings: &Settings, args: BenchExportArgs) -> Outcome {
     if args.json {
         output::json(&report);
     } else {
-        println!(
+        out!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );

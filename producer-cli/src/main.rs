@@ -1,6 +1,17 @@
 //! `understudy`: enqueue jobs, follow them, operate the queue. Thin: parses arguments and calls
 //! the command modules, which call the engine library.
 
+/// `println!` for stdout that ends the program quietly when the reader went away (`| head`)
+/// instead of panicking on the broken pipe.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::output::write(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// `print!` with the same closed-pipe handling as [`out!`].
+macro_rules! out_raw {
+    ($($arg:tt)*) => { $crate::output::write(format_args!($($arg)*)) };
+}
+
 mod bench;
 mod cli;
 mod commands;

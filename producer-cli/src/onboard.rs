@@ -5,7 +5,6 @@
 use clap::Args as ClapArgs;
 use serde_json::json;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use understudy_worker::contract::JobMessage;
 use understudy_worker::producer::Producer;
 use understudy_worker::Settings;
@@ -14,7 +13,7 @@ use uuid::Uuid;
 use crate::cli::PriorityArg;
 use crate::commands::{check, pool, Failure, Outcome};
 use crate::export::{read_password, seal};
-use crate::{output, watch};
+use crate::watch;
 
 /// Arguments of `understudy onboard`.
 #[derive(ClapArgs)]
@@ -73,7 +72,6 @@ pub fn parse_ttl(text: &str) -> Result<u64, Failure> {
 
 /// `understudy onboard`.
 pub async fn onboard(settings: &Settings, args: OnboardArgs) -> Outcome {
-    let job_id = Uuid::now_v7();
     let password = read_password(&args.app_password_file)?;
     let mut spec = json!({
         "url": args.url,
@@ -102,26 +100,22 @@ pub async fn onboard(settings: &Settings, args: OnboardArgs) -> Outcome {
         spec["out_dir"] = json!(dir);
     }
     let mut message = JobMessage::new("onboard", spec);
-    message.job_id = Some(job_id);
     message.idempotency_key = args.idempotency_key.clone();
+    // With an idempotency key the id comes from the key: a repeat names the same job.
+    message.job_id = Some(message.resolved_id().unwrap_or_else(Uuid::now_v7));
     check(&message)?;
     let pool = pool(settings).await?;
     understudy_worker::db::migrate(&pool).await?;
     let producer = Producer::connect(settings, "understudy-cli").await?;
-    let id = producer.publish_job(message, args.priority.into()).await?;
-    if args.json {
-        output::json(&json!({ "job_id": id }));
-    } else {
-        println!("{id}");
+    let published = producer.publish_job(message, args.priority.into()).await?;
+    let id = watch::settled_id(&pool, args.idempotency_key.as_deref(), published).await?;
+    if !args.json {
         eprintln!(
             "onboarding of {} enqueued: export, then a sandbox (understudy watch {id})",
             args.url
         );
     }
-    if args.wait {
-        return watch::watch(&pool, id, args.json).await;
-    }
-    Ok(ExitCode::SUCCESS)
+    watch::finish(&pool, watch::Enqueued::new(id), args.wait, args.json).await
 }
 
 #[cfg(test)]

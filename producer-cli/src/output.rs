@@ -3,17 +3,32 @@
 use serde::Serialize;
 use understudy_worker::queries::{EventView, JobView, StepView};
 
+/// Writes to stdout. A reader that closed the pipe (`understudy list | head -3`) ends the
+/// program quietly with exit 0: what it wanted was printed. Any other write error exits 1.
+pub fn write(text: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(text).and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("understudy: cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// One JSON document.
 pub fn json(value: &impl Serialize) {
-    println!(
+    out!(
         "{}",
         serde_json::to_string_pretty(value).expect("output serializes")
     );
 }
 
 pub fn job(job: &JobView, steps: &[StepView]) {
-    println!("job       {}", job.id);
-    println!("kind      {}", job.kind);
-    println!(
+    out!("job       {}", job.id);
+    out!("kind      {}", job.kind);
+    out!(
         "state     {}{}",
         job.state,
         if job.cancel_requested_at.is_some() && !job.state.is_terminal() {
@@ -22,53 +37,59 @@ pub fn job(job: &JobView, steps: &[StepView]) {
             ""
         }
     );
-    println!("priority  {:?}", job.priority);
-    println!("attempt   {}", job.attempt);
+    out!("priority  {:?}", job.priority);
+    out!("attempt   {}", job.attempt);
     if let Some(p) = job.progress_percent {
-        println!(
+        out!(
             "progress  {:.0}% {}",
             p,
             job.progress_message.as_deref().unwrap_or("")
         );
     }
     if let Some(key) = &job.concurrency_key {
-        println!("conc. key {key}");
+        out!("conc. key {key}");
     }
-    println!("enqueued  {}", job.enqueued_at.to_rfc3339());
+    out!("enqueued  {}", job.enqueued_at.to_rfc3339());
     if let Some(t) = job.started_at {
-        println!("started   {}", t.to_rfc3339());
+        out!("started   {}", t.to_rfc3339());
     }
     if let Some(t) = job.finished_at {
-        println!("finished  {}", t.to_rfc3339());
+        out!("finished  {}", t.to_rfc3339());
     }
     if !steps.is_empty() {
-        println!("steps");
+        out!("steps");
         for step in steps {
-            println!(
+            out!(
                 "  {:<24} {:<11} attempt {}",
-                step.name, step.state, step.attempt
+                step.name,
+                step.state,
+                step.attempt
             );
         }
     }
     if let Some(result) = &job.result {
-        println!("result    {result}");
+        out!("result    {result}");
     }
     if let Some(error) = &job.error {
-        println!("error     {error}");
+        out!("error     {error}");
     }
 }
 
 pub fn job_table(jobs: &[JobView]) {
     if jobs.is_empty() {
-        println!("no jobs");
+        out!("no jobs");
         return;
     }
-    println!(
+    out!(
         "{:<36}  {:<10}  {:<9}  {:>4}  {:>4}  created",
-        "id", "kind", "state", "try", "%"
+        "id",
+        "kind",
+        "state",
+        "try",
+        "%"
     );
     for job in jobs {
-        println!(
+        out!(
             "{:<36}  {:<10}  {:<9}  {:>4}  {:>4}  {}",
             job.id,
             job.kind,
@@ -84,7 +105,7 @@ pub fn job_table(jobs: &[JobView]) {
 
 pub fn events(events: &[EventView]) {
     for e in events {
-        println!(
+        out!(
             "{}  {:<16} {:<8} {:<20} {}",
             e.at.format("%H:%M:%S%.3f"),
             e.event_type,

@@ -23,15 +23,7 @@ async fn publish(settings: &Settings, message: JobMessage, wait: bool, json: boo
     understudy_worker::db::migrate(&pool).await?;
     let producer = Producer::connect(settings, "understudy-cli").await?;
     let id = producer.publish_job(message, Priority::Interactive).await?;
-    if json {
-        output::json(&json!({ "job_id": id }));
-    } else {
-        println!("{id}");
-    }
-    if wait {
-        return watch::watch(&pool, id, json).await;
-    }
-    Ok(ExitCode::SUCCESS)
+    watch::finish(&pool, watch::Enqueued::new(id), wait, json).await
 }
 
 pub async fn provision(settings: &Settings, args: ProvisionArgs) -> Outcome {
@@ -77,14 +69,17 @@ pub async fn sandbox(settings: &Settings, command: SandboxCommand) -> Outcome {
             if json {
                 output::json(&sandboxes.iter().map(summary).collect::<Vec<_>>());
             } else if sandboxes.is_empty() {
-                println!("no sandboxes (understudy provision --bundle DIR makes one)");
+                out!("no sandboxes (understudy provision --bundle DIR makes one)");
             } else {
-                println!(
+                out!(
                     "{:<16} {:<12} {:<28} {:<20} expires",
-                    "id", "state", "url", "site"
+                    "id",
+                    "state",
+                    "url",
+                    "site"
                 );
                 for s in &sandboxes {
-                    println!(
+                    out!(
                         "{:<16} {:<12} {:<28} {:<20} {}",
                         s.id,
                         s.state,
@@ -132,7 +127,7 @@ pub async fn sandbox(settings: &Settings, command: SandboxCommand) -> Outcome {
             } else {
                 for (key, value) in view.as_object().into_iter().flatten() {
                     if !value.is_object() {
-                        println!(
+                        out!(
                             "{key:<15} {}",
                             value
                                 .as_str()
@@ -142,7 +137,7 @@ pub async fn sandbox(settings: &Settings, command: SandboxCommand) -> Outcome {
                     }
                 }
                 if !reveal_password {
-                    println!(
+                    out!(
                         "{:<15} hidden (--reveal-password shows it)",
                         "admin_password"
                     );
@@ -151,6 +146,28 @@ pub async fn sandbox(settings: &Settings, command: SandboxCommand) -> Outcome {
             Ok(ExitCode::SUCCESS)
         }
         SandboxCommand::Destroy { id, wait, json } => {
+            // An unknown or already destroyed sandbox is answered here: no job is made for it.
+            let pool = pool(settings).await?;
+            understudy_worker::db::migrate(&pool).await?;
+            let sandbox = registry::get(&pool, &id)
+                .await
+                .map_err(step_failure)?
+                .ok_or_else(|| {
+                    Failure::NotFound(format!(
+                        "no sandbox {id} (see understudy sandbox list --all); nothing was destroyed"
+                    ))
+                })?;
+            if sandbox.ended_at.is_some() {
+                if json {
+                    output::json(&json!({ "sandbox": id, "state": sandbox.state, "job_id": null }));
+                } else {
+                    out!(
+                        "sandbox {id} already ended ({}); nothing to destroy",
+                        sandbox.state
+                    );
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             let mut message = JobMessage::new("sandbox", json!({"action": "destroy", "id": id}));
             message.concurrency_key = Some(format!("sandbox:{id}"));
             publish(settings, message, wait, json).await

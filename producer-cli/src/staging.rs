@@ -12,7 +12,7 @@ use understudy_workflows::sites::{DbUrl, SiteError};
 
 use crate::cli::{
     AnonymizeArgs, CopyArgs, PromoteArgs, SiteAddArgs, SiteCommand, StagingArgs, StagingCommand,
-    StagingRefreshArgs,
+    StagingDestroyArgs, StagingRefreshArgs,
 };
 use crate::commands::{check, pool, Failure, Outcome};
 use crate::{output, watch};
@@ -57,10 +57,10 @@ pub async fn site(settings: &Settings, command: SiteCommand) -> Outcome {
             if json {
                 output::json(&sites);
             } else if sites.is_empty() {
-                println!("no sites (add one with `understudy site add`)");
+                out!("no sites (add one with `understudy site add`)");
             } else {
                 for s in &sites {
-                    println!(
+                    out!(
                         "{:<20} {:<32} {:<40} {}",
                         s.name,
                         s.production_url,
@@ -79,23 +79,27 @@ pub async fn site(settings: &Settings, command: SiteCommand) -> Outcome {
             if json {
                 output::json(&json!({ "site": site, "staging": environment }));
             } else {
-                println!("site            {}", site.name);
-                println!(
+                out!("site            {}", site.name);
+                out!(
                     "production      {}  db {}  uploads {}",
-                    site.production_url, site.db_display, site.uploads_dir
+                    site.production_url,
+                    site.db_display,
+                    site.uploads_dir
                 );
-                println!(
+                out!(
                     "staging         {}  db {}  uploads {}",
-                    site.staging_url, site.staging_db_display, site.staging_uploads_dir
+                    site.staging_url,
+                    site.staging_db_display,
+                    site.staging_uploads_dir
                 );
-                println!("table prefix    {}", site.table_prefix);
+                out!("table prefix    {}", site.table_prefix);
                 match environment {
-                    Some(env) => println!(
+                    Some(env) => out!(
                         "staging exists  refreshed {} by job {}",
                         env.refreshed_at.to_rfc3339(),
                         env.last_job
                     ),
-                    None => println!("staging exists  no"),
+                    None => out!("staging exists  no"),
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -116,10 +120,10 @@ pub async fn site(settings: &Settings, command: SiteCommand) -> Outcome {
             if json {
                 output::json(&list);
             } else if list.is_empty() {
-                println!("no backups of {name}");
+                out!("no backups of {name}");
             } else {
                 for b in &list {
-                    println!(
+                    out!(
                         "{}  {:<11} {} bytes  {}  tables {}",
                         b.path,
                         serde_json::to_value(b.kind)
@@ -177,7 +181,7 @@ pub async fn site(settings: &Settings, command: SiteCommand) -> Outcome {
             registry::remove(&pool, &name)
                 .await
                 .map_err(registry_failure)?;
-            println!("site {name} removed{note}");
+            out!("site {name} removed{note}");
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -237,9 +241,18 @@ async fn add(settings: &Settings, pool: &sqlx::PgPool, args: SiteAddArgs) -> Out
         allow_same_url: args.allow_same_url,
         identities: None,
     };
+    let input = input.resolve().map_err(|e| Failure::Input(e.to_string()))?;
+    // Clone copies production's uploads from this directory: a typo would make every staging
+    // copy an empty media library, so it must exist now (as the workers, which share this
+    // machine's view of it, will read it).
+    if !Path::new(&input.uploads_dir).is_dir() {
+        return Err(Failure::Input(format!(
+            "--uploads {}: no such directory; give production's wp-content/uploads directory",
+            input.uploads_dir
+        )));
+    }
     // Ask the servers who the databases are, so that another spelling of production (or of
     // another site's database) is refused now; every job checks again before it writes.
-    let input = input.resolve().map_err(|e| Failure::Input(e.to_string()))?;
     let input = match understudy_workflows::clone::guard::identify(input.clone()).await {
         Ok(identified) => identified,
         Err(e) => {
@@ -259,7 +272,7 @@ async fn add(settings: &Settings, pool: &sqlx::PgPool, args: SiteAddArgs) -> Out
     if args.json {
         output::json(&site);
     } else {
-        println!(
+        out!(
             "site {} added: production {} ({}), staging {} ({}, uploads {})",
             site.name,
             site.production_url,
@@ -341,15 +354,7 @@ async fn enqueue_message(
     registry::get(&pool, site).await.map_err(registry_failure)?;
     let producer = Producer::connect(settings, "understudy-cli").await?;
     let id = producer.publish_job(message, Priority::Interactive).await?;
-    if json {
-        output::json(&json!({ "job_id": id }));
-    } else {
-        println!("{id}");
-    }
-    if wait {
-        return watch::watch(&pool, id, json).await;
-    }
-    Ok(ExitCode::SUCCESS)
+    watch::finish(&pool, watch::Enqueued::new(id), wait, json).await
 }
 
 pub async fn staging(settings: &Settings, command: StagingCommand) -> Outcome {
@@ -376,29 +381,15 @@ pub async fn staging(settings: &Settings, command: StagingCommand) -> Outcome {
             )
             .await
         }
-        StagingCommand::Destroy(StagingArgs {
-            site,
-            wait,
-            parallel_tables,
-            keep_options,
-            anonymize,
-            copy,
-            json,
-        }) => {
-            if anonymize.anonymize {
-                return Err(Failure::Input(
-                    "--anonymize applies to `staging create` and `staging refresh`, not destroy"
-                        .into(),
-                ));
-            }
+        StagingCommand::Destroy(StagingDestroyArgs { site, wait, json }) => {
             enqueue_one(
                 settings,
                 "destroy",
                 &site,
-                parallel_tables,
-                &keep_options,
-                &anonymize,
-                &copy,
+                2,
+                &[],
+                &AnonymizeArgs::default(),
+                &CopyArgs::default(),
                 wait,
                 json,
             )
@@ -413,10 +404,7 @@ pub async fn staging(settings: &Settings, command: StagingCommand) -> Outcome {
             wait,
             json,
         } => {
-            let backup = std::path::absolute(&backup)
-                .map_err(|e| Failure::Input(format!("backup path {backup:?}: {e}")))?
-                .display()
-                .to_string();
+            let backup = recorded_backup(settings, &site, &backup).await?;
             let mut spec = json!({ "action": "restore", "site": site, "backup": backup });
             if let Some(tables) = tables {
                 spec["tables"] = json!(tables);
@@ -432,10 +420,10 @@ pub async fn staging(settings: &Settings, command: StagingCommand) -> Outcome {
             if json {
                 output::json(&environments);
             } else if environments.is_empty() {
-                println!("no staging environments");
+                out!("no staging environments");
             } else {
                 for e in &environments {
-                    println!(
+                    out!(
                         "{:<20} {:<36} {:<40} refreshed {}",
                         e.site,
                         e.url,
@@ -493,11 +481,18 @@ async fn refresh(settings: &Settings, args: StagingRefreshArgs) -> Outcome {
             producer.publish(chunk).await?;
         }
     }
+    if args.wait {
+        eprintln!(
+            "enqueued {} refresh jobs; waiting for them to end",
+            ids.len()
+        );
+        return watch::follow_all(&pool, &ids, args.json).await;
+    }
     if args.json {
         output::json(&json!({ "enqueued": ids.len(), "job_ids": ids }));
     } else {
         for id in &ids {
-            println!("{id}");
+            out!("{id}");
         }
         eprintln!("enqueued {} refresh jobs", ids.len());
     }
@@ -516,6 +511,44 @@ async fn promote(settings: &Settings, args: PromoteArgs) -> Outcome {
     });
     let message = clone_job(spec, &args.site)?;
     enqueue_message(settings, &args.site, message, args.wait, args.json).await
+}
+
+/// The recorded path of the backup `given` names: the same file spelled relative to the
+/// current directory, through a symlink or by its file name alone. A file that is not one of
+/// the site's recorded backups is refused here, before any job exists.
+async fn recorded_backup(settings: &Settings, site: &str, given: &str) -> Result<String, Failure> {
+    let pool = pool(settings).await?;
+    understudy_worker::db::migrate(&pool).await?;
+    let record = registry::get(&pool, site).await.map_err(registry_failure)?;
+    let recorded = backups::of_site(&pool, record.id).await?;
+    let lexical = std::path::absolute(given)
+        .map_err(|e| Failure::Input(format!("--backup {given:?}: {e}")))?;
+    let real = std::fs::canonicalize(&lexical).ok();
+    let bare_name = !given.contains('/');
+    let matches = |path: &str| {
+        let path = std::path::Path::new(path);
+        path == lexical
+            || (real.is_some() && std::fs::canonicalize(path).ok() == real)
+            || (bare_name && path.file_name().is_some_and(|n| n == given))
+    };
+    match recorded.iter().filter(|b| matches(&b.path)).collect::<Vec<_>>()[..] {
+        [one] => Ok(one.path.clone()),
+        // Another site's (or a removed registration's) backup: the job's validation says whose
+        // it is and refuses it without touching anything.
+        [] if backups::by_path(&pool, &lexical.display().to_string())
+            .await?
+            .is_some() =>
+        {
+            Ok(lexical.display().to_string())
+        }
+        [] => Err(Failure::Input(format!(
+            "--backup {given}: not a recorded backup of site {site}{} (`understudy site backups {site}` lists them)",
+            if real.is_none() && !bare_name { ": no such file" } else { "" }
+        ))),
+        _ => Err(Failure::Input(format!(
+            "--backup {given} names more than one backup of site {site}; give its full path (`understudy site backups {site}`)"
+        ))),
+    }
 }
 
 /// `staging credentials SITE`: opens the sealed basic-auth password (the only place it is shown).
@@ -538,7 +571,7 @@ async fn credentials(settings: &Settings, site: &str, json: bool) -> Outcome {
     if json {
         output::json(&json!({ "site": site, "user": user, "password": password.expose_secret() }));
     } else {
-        println!("user: {user}\npassword: {}", password.expose_secret());
+        out!("user: {user}\npassword: {}", password.expose_secret());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -94,7 +94,7 @@ pub async fn top(settings: &Settings, args: TopArgs) -> Outcome {
         if args.json {
             output::json(&view);
         } else {
-            print!("{}", render(&view, args.limit));
+            out_raw!("{}", render(&view, args.limit));
         }
         return Ok(ExitCode::SUCCESS);
     }

@@ -79,6 +79,8 @@ async fn mariadb_staging_is_created_with_safe_rewrites_and_destroyed() {
         &my_url(&source),
         "--uploads",
         uploads.to_str().unwrap(),
+        "--tag",
+        "mytag",
     ]);
     let _worker = env.worker(&[]);
     let out = env.cli(&["staging", "create", "mysite", "--wait", "--json"]);
@@ -183,6 +185,16 @@ async fn mariadb_staging_is_created_with_safe_rewrites_and_destroyed() {
         .await
         .unwrap();
     assert_eq!(posts, 300);
+
+    // A bulk refresh with --wait follows every job to its end, in one JSON document.
+    let out = env.cli(&[
+        "staging", "refresh", "--all", "--tag", "mytag", "--wait", "--json",
+    ]);
+    let doc = understudy_tests::stdout_json(&out);
+    assert!(out.status.success(), "bulk refresh failed: {doc}");
+    assert_eq!(doc["enqueued"], 1, "{doc}");
+    assert_eq!(doc["jobs"][0]["state"], "succeeded", "{doc}");
+    assert_eq!(doc["jobs"][0]["id"], doc["job_ids"][0], "{doc}");
 
     let out = env.cli(&["staging", "destroy", "mysite", "--wait"]);
     assert!(

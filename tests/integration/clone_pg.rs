@@ -746,10 +746,16 @@ async fn promote_backs_up_production_swaps_atomically_and_restore_undoes_it() {
         "/etc/passwd",
         "--wait",
     ]);
+    // Refused by the CLI before any job exists (bad input, exit 2).
     assert_eq!(
         out.status.code(),
-        Some(1),
+        Some(2),
         "only this site's backups can be restored"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a recorded backup of site promo"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
     prod.close().await;
     let out = env.cli(&["staging", "destroy", "promo", "--wait"]);

@@ -136,7 +136,12 @@ async fn staging_settings_that_reach_production_are_refused_and_unmarked_data_is
     let _dbs = Databases(p.clone());
     let victim_db = format!("{p}_victim");
     let victim_up = production(&env, &victim_db, "victim.example", 20);
-    let up = |name: &str| env.dir.join(format!("up/{name}")).display().to_string();
+    // `site add` wants an uploads directory that exists.
+    let up = |name: &str| {
+        let dir = env.dir.join(format!("up/{name}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.display().to_string()
+    };
     env.add_site(&[
         "victim",
         "--url",
@@ -434,9 +439,36 @@ async fn restore_puts_back_only_the_promoted_tables_and_backups_never_cross_regi
         job_error(&status).contains("wp_comments is not in the backup"),
         "{status}"
     );
-    // The restore can be undone with its own backup.
+    // The restore can be undone with its own backup, named relative to the current directory
+    // (the CLI runs in env.dir); a path that is no recorded backup is refused before any job.
     let undo = status_of_undo(&env, &listed);
-    let (code, status) = run(&env, &["staging", "restore", "s", "--backup", &undo]);
+    let jobs = |pool: sqlx::PgPool| async move {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM jobs")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    let before_jobs = jobs(env.pool.clone()).await;
+    for bogus in ["data/backups/s/nope.sql.zst", "nope.sql.zst"] {
+        let out = env.cli(&["staging", "restore", "s", "--backup", bogus, "--wait"]);
+        assert_eq!(out.status.code(), Some(2), "{bogus}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("not a recorded backup of site s"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        jobs(env.pool.clone()).await,
+        before_jobs,
+        "a refused restore made a job"
+    );
+    let relative = Path::new(&undo)
+        .strip_prefix(&env.dir)
+        .expect("backups live under the data dir")
+        .display()
+        .to_string();
+    let (code, status) = run(&env, &["staging", "restore", "s", "--backup", &relative]);
     assert_eq!(code, Some(0), "{status}");
     assert_eq!(post(prod.clone()).await, "edited on staging");
     prod.close().await;
@@ -611,9 +643,10 @@ async fn a_failed_create_retried_after_the_fix_rebuilds_what_its_cleanup_dropped
     let _dbs = Databases(p.clone());
     let prod_db = format!("{p}_s");
     production(&env, &prod_db, "retry.example", 12);
-    // The uploads "directory" is a file: the copy fails at sync-uploads, permanently.
+    // The uploads directory is replaced by a file after the site was registered: the copy
+    // fails at sync-uploads, permanently.
     let uploads = env.dir.join("retry-uploads");
-    std::fs::write(&uploads, b"not a directory").unwrap();
+    std::fs::create_dir_all(&uploads).unwrap();
     env.add_site(&[
         "retry",
         "--url",
@@ -623,6 +656,8 @@ async fn a_failed_create_retried_after_the_fix_rebuilds_what_its_cleanup_dropped
         "--uploads",
         uploads.to_str().unwrap(),
     ]);
+    std::fs::remove_dir(&uploads).unwrap();
+    std::fs::write(&uploads, b"not a directory").unwrap();
     let _worker = env.worker(&[("UNDERSTUDY_RETRY__MAX_TRIES", "1")]);
     let (code, status) = run(&env, &["staging", "create", "retry"]);
     assert_eq!(code, Some(1), "{status}");

@@ -1,6 +1,7 @@
 //! Integration tests against the real services. One test binary (one link) with a module per
 //! area; every test has its own database and RabbitMQ namespace, so they run in parallel.
 
+mod cli;
 mod clone_anonymize;
 mod clone_anonymize_resume;
 mod clone_fast;

@@ -16,6 +16,12 @@ pub enum AmqpError {
         #[source]
         source: lapin::Error,
     },
+    /// The broker answered and refused the login or the virtual host.
+    #[error(
+        "RabbitMQ at {target} refused the connection: {reason} (the broker is up; fix the user, \
+         password or vhost in amqp_url / UNDERSTUDY_AMQP_URL)"
+    )]
+    Refused { target: String, reason: String },
     #[error("RabbitMQ refused {what}: {source}")]
     Broker {
         what: String,
@@ -41,10 +47,20 @@ pub async fn connect(settings: &Settings, name: &str) -> Result<Connection, Amqp
     let properties = ConnectionProperties::default().with_connection_name(name.into());
     Connection::connect(url, properties)
         .await
-        .map_err(|source| AmqpError::Unreachable {
-            target: describe(url),
-            source,
-        })
+        .map_err(|source| classify(describe(url), source))
+}
+
+/// ACCESS_REFUSED (bad login) and NOT_ALLOWED (no such vhost, no permission) come from a broker
+/// that is up: they are not "unreachable".
+fn classify(target: String, source: lapin::Error) -> AmqpError {
+    let text = source.to_string();
+    if text.contains("ACCESS_REFUSED") || text.contains("NOT_ALLOWED") {
+        return AmqpError::Refused {
+            target,
+            reason: text,
+        };
+    }
+    AmqpError::Unreachable { target, source }
 }
 
 #[cfg(test)]

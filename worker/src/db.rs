@@ -25,6 +25,13 @@ pub enum DbError {
         #[source]
         source: sqlx::Error,
     },
+    /// The server answered and refused the login (password, user, database): fixing the URL,
+    /// not starting anything, is what helps.
+    #[error(
+        "PostgreSQL at {target} refused the connection: {reason} (the server is up; fix the user, \
+         password or database name in database_url / UNDERSTUDY_DATABASE_URL)"
+    )]
+    Refused { target: String, reason: String },
     #[error("migrating the database failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -69,10 +76,21 @@ pub async fn connect(settings: &Settings, max_connections: u32) -> Result<PgPool
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(options)
         .await
-        .map_err(|source| DbError::Unreachable {
-            target: describe(settings),
-            source,
-        })
+        .map_err(|source| classify(describe(settings), source))
+}
+
+/// A refused login (SQLSTATE class 28, or 3D000 no such database) is not an unreachable server.
+fn classify(target: String, source: sqlx::Error) -> DbError {
+    if let sqlx::Error::Database(e) = &source {
+        let code = e.code().unwrap_or_default();
+        if code.starts_with("28") || code == "3D000" {
+            return DbError::Refused {
+                target,
+                reason: e.message().to_string(),
+            };
+        }
+    }
+    DbError::Unreachable { target, source }
 }
 
 /// Applies pending migrations (idempotent; concurrent callers serialize on an advisory lock).

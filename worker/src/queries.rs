@@ -67,6 +67,23 @@ pub async fn job(pool: &PgPool, id: Uuid) -> Result<Option<JobView>, sqlx::Error
         .await
 }
 
+/// The job holding idempotency key `key`, if one was taken in: a producer that enqueued with a
+/// key reports this id (an earlier job with the key stands; the new message was a duplicate).
+pub async fn job_id_for_key(pool: &PgPool, key: &str) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM jobs WHERE idempotency_key = $1")
+        .bind(key)
+        .fetch_optional(pool)
+        .await
+}
+
+/// A job's spec as it was taken in.
+pub async fn job_spec(pool: &PgPool, id: Uuid) -> Result<Option<serde_json::Value>, sqlx::Error> {
+    sqlx::query_scalar("SELECT spec FROM jobs WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
 pub async fn steps(pool: &PgPool, id: Uuid) -> Result<Vec<StepView>, sqlx::Error> {
     sqlx::query_as(
         "SELECT name, state::text AS state, attempt, completed_at, compensated_at, output \

@@ -229,7 +229,7 @@ pub async fn chaos(settings: &Settings, args: BenchChaosArgs) -> Outcome {
     if args.json {
         output::json(&report);
     } else {
-        println!(
+        out!(
             "{}",
             serde_json::to_string_pretty(&report).expect("serializes")
         );

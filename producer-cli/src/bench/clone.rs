@@ -415,7 +415,7 @@ pub async fn clone(settings: &Settings, args: BenchCloneArgs) -> Outcome {
     if args.json {
         output::json(&report);
     } else {
-        println!(
+        out!(
             "{}",
             serde_json::to_string_pretty(&report).expect("serializes")
         );

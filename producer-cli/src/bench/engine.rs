@@ -134,7 +134,7 @@ pub async fn engine(settings: &Settings, args: BenchEngineArgs) -> Outcome {
     if args.json {
         output::json(&report);
     } else {
-        println!(
+        out!(
             "{}",
             serde_json::to_string_pretty(&report).expect("serializes")
         );

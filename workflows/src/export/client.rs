@@ -258,8 +258,17 @@ pub fn transport(url: &Url, error: &reqwest::Error) -> ExportError {
         last = Some(s.to_string());
         source = s.source();
     }
-    if let Some(last) = last {
+    if let Some(last) = &last {
         detail = format!("{detail}: {last}");
+    }
+    if url.scheme() == "https" && speaks_plain_http(last.as_deref()) {
+        return ExportError::PlainHttpPort {
+            url: url.to_string(),
+            authority: match url.port() {
+                Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+                None => url.host_str().unwrap_or_default().to_string(),
+            },
+        };
     }
     if error.is_redirect() {
         return ExportError::Hostile {
@@ -271,6 +280,13 @@ pub fn transport(url: &Url, error: &reqwest::Error) -> ExportError {
         url: url.to_string(),
         detail,
     }
+}
+
+/// True when a TLS failure is what rustls reports for an HTTP answer to its ClientHello
+/// ("received corrupt message of type InvalidContentType") or OpenSSL's "wrong version number".
+fn speaks_plain_http(innermost: Option<&str>) -> bool {
+    innermost
+        .is_some_and(|m| m.contains("InvalidContentType") || m.contains("wrong version number"))
 }
 
 /// Reads a body, refusing more than `limit` bytes (announced or actual).

@@ -14,6 +14,12 @@ pub enum ExportError {
     /// No TCP connection, a reset, a DNS failure or a timeout: the site may come back.
     #[error("site unreachable: {url}: {detail}")]
     Unreachable { url: String, detail: String },
+    /// An https:// URL whose port answers in plain HTTP (the TLS handshake read an HTTP reply).
+    #[error(
+        "{url}: this port speaks plain HTTP, not TLS: use http://{authority}/ (or the port that \
+         serves HTTPS)"
+    )]
+    PlainHttpPort { url: String, authority: String },
     /// 5xx or 429: the site is there but overloaded or broken for now.
     #[error("the site answered HTTP {status} for {url} (temporary server error)")]
     ServerBusy { url: String, status: u16 },
