@@ -97,7 +97,18 @@ impl Wp {
 
 /// An export spec for `url` as `user`, with the password sealed by the test's key.
 pub fn spec(env: &TestEnv, url: &str, user: &str, password: &str, out: &std::path::Path) -> Value {
-    let sbox = env.settings.secret_box().expect("secrets key");
+    sealed_spec(&env.settings, url, user, password, out)
+}
+
+/// An export spec sealed with `settings`' key (for a spec made away from the `TestEnv`).
+pub fn sealed_spec(
+    settings: &understudy_worker::config::Settings,
+    url: &str,
+    user: &str,
+    password: &str,
+    out: &std::path::Path,
+) -> Value {
+    let sbox = settings.secret_box().expect("secrets key");
     let sealed = sbox.seal(&secrecy::SecretString::from(password.to_string()));
     json!({
         "url": url, "user": user,

@@ -51,6 +51,8 @@ pub enum Start {
     Enqueue(&'static str, Value),
     /// An `understudy` command that prints the job id as JSON (`--json`, no `--wait`).
     Cli(Vec<String>),
+    /// Published straight, with a spec made afresh for each run (its own output directory).
+    Each(&'static str, Box<dyn Fn() -> Value + Send + Sync>),
 }
 
 impl Start {
@@ -59,6 +61,7 @@ impl Start {
             Start::Enqueue(kind, spec) => {
                 env.enqueue(kind, spec.clone(), Priority::Interactive).await
             }
+            Start::Each(kind, spec) => env.enqueue(kind, spec(), Priority::Interactive).await,
             Start::Cli(args) => {
                 let args: Vec<&str> = args.iter().map(String::as_str).collect();
                 let out = env.cli(&args);
@@ -747,6 +750,7 @@ const PROVISION_VOLATILE: &[&str] = &[
     "containers",
     "admin_password",
     "ms",
+    "bundle",
 ];
 
 /// The sandbox of a provision or onboard result: its contents and the engine objects of the
@@ -823,5 +827,121 @@ async fn provision_survives_a_failure_a_cancel_and_a_sigkill_at_every_step() {
         serde_json::json!({"bundle": bundle.to_str().unwrap()}),
     );
     sandbox_matrix(&env, "provision", start, vec![]).await;
+    understudy_tests::sandbox_fixture::remove_all(&env).await;
+}
+
+/// An export's bundle as a comparable value: every file's hash but the manifest's, and the
+/// manifest without what names the job and the moment.
+fn bundle_state(result: &Value) -> (BTreeMap<PathBuf, String>, Value) {
+    let out = PathBuf::from(
+        result["bundle"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no bundle in {result}")),
+    );
+    let mut files = tree(&out);
+    files.remove(Path::new("manifest.json"));
+    files.remove(Path::new(".understudy-job"));
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    (files, normalized(&manifest, EXPORT_VOLATILE))
+}
+
+/// What changes from one export to the next: the job, the moment, the directory, and the
+/// requests a retried step repeats.
+const EXPORT_VOLATILE: &[&str] = &[
+    "job_id",
+    "created_at",
+    "bundle",
+    "manifest",
+    "http_requests",
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_export_survives_a_failure_a_cancel_and_a_sigkill_at_every_step() {
+    let _site = crate::export_support::SITE.read().await;
+    let wp = crate::export_support::Wp::load();
+    let env = TestEnv::new("matrix-export").await;
+    let runs = std::sync::atomic::AtomicUsize::new(0);
+    let (dir, url, password) = (env.dir.clone(), wp.url.clone(), wp.password("admin"));
+    let settings = env.settings.clone();
+    let start = Start::Each(
+        "export",
+        Box::new(move || {
+            let n = runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            crate::export_support::sealed_spec(
+                &settings,
+                &url,
+                "admin",
+                &password,
+                &dir.join(format!("bundle-{n}")),
+            )
+        }),
+    );
+    let workers = Workers {
+        extra: vec![("UNDERSTUDY_RETRY__MAX_TRIES".into(), "2".into())],
+    };
+    let clean = clean_run(&env, &start, &workers).await;
+    let expected = bundle_state(&clean.result);
+    for mode in [Mode::Fail, Mode::Cancel, Mode::Kill] {
+        let run = faulted_run(&env, mode, &clean.steps, &start, &workers).await;
+        assert_eq!(
+            normalized(&run.result, EXPORT_VOLATILE),
+            normalized(&clean.result, EXPORT_VOLATILE),
+            "export {}",
+            mode.name()
+        );
+        let got = bundle_state(&run.result);
+        assert_eq!(
+            got.1,
+            expected.1,
+            "export {}: the manifest differs",
+            mode.name()
+        );
+        let differing: Vec<&PathBuf> = got
+            .0
+            .keys()
+            .chain(expected.0.keys())
+            .filter(|k| got.0.get(*k) != expected.0.get(*k))
+            .collect();
+        assert!(
+            differing.is_empty(),
+            "export {}: the bundle's files differ: {differing:?}",
+            mode.name()
+        );
+        let out = PathBuf::from(run.result["bundle"].as_str().unwrap());
+        let partial = out.with_extension("partial");
+        assert!(
+            !partial.exists(),
+            "export {}: {} left behind",
+            mode.name(),
+            partial.display()
+        );
+        report("export", mode, clean.steps.len(), &clean, &run);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_onboarding_survives_a_failure_a_cancel_and_a_sigkill_at_every_step() {
+    let _site = crate::export_support::SITE.read().await;
+    let wp = crate::export_support::Wp::load();
+    let env = TestEnv::new("matrix-onboard").await;
+    let password_file = env.dir.join("app-password");
+    std::fs::write(&password_file, wp.password("admin")).unwrap();
+    let start = Start::Cli(
+        [
+            "onboard",
+            &wp.url,
+            "--user",
+            "admin",
+            "--app-password-file",
+            password_file.to_str().unwrap(),
+            "--ttl",
+            "2h",
+            "--json",
+        ]
+        .map(String::from)
+        .to_vec(),
+    );
+    sandbox_matrix(&env, "onboard", start, vec![]).await;
     understudy_tests::sandbox_fixture::remove_all(&env).await;
 }

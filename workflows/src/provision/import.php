@@ -180,9 +180,11 @@ function upsert_post($item, $fields) {
 
 // An image's metadata from the source site's REST media_details (dimensions, EXIF, sizes)
 // instead of decoding it and resizing it again here: only the sizes whose files the bundle
-// carries are listed; `missing` says whether thumbnails.php should make the others after the
-// import (WordPress serves the full image for a size it does not list). Null for non-images.
+// carries are listed (by the bundle, not by what the sandbox holds: an earlier killed run's
+// thumbnails.php may have made more, and the report must not depend on it); `missing` says
+// whether thumbnails.php should make the others after the import (WordPress serves the full image for a size it does not list). Null for non-images.
 function rest_image_metadata($m, $file, $path) {
+    global $in_bundle;
     $details = $m['media_details'] ?? null;
     if (strpos($m['mime_type'] ?? '', 'image/') !== 0 || !is_array($details) || empty($details['width'])) { return null; }
     $dir = dirname($path);
@@ -190,7 +192,8 @@ function rest_image_metadata($m, $file, $path) {
     $missing = false;
     foreach ((array) ($details['sizes'] ?? []) as $name => $size) {
         if ($name === 'full' || empty($size['file'])) { continue; }
-        if (basename($size['file']) !== $size['file'] || !file_exists("$dir/{$size['file']}")) { $missing = true; continue; }
+        $carried = dirname($file) === '.' ? $size['file'] : dirname($file) . '/' . $size['file'];
+        if (basename($size['file']) !== $size['file'] || !isset($in_bundle[$carried]) || !file_exists("$dir/{$size['file']}")) { $missing = true; continue; }
         $sizes[$name] = ['file' => $size['file'], 'width' => (int) $size['width'], 'height' => (int) $size['height'],
             'mime-type' => $size['mime_type'] ?? $m['mime_type'], 'filesize' => (int) ($size['filesize'] ?? filesize("$dir/{$size['file']}"))];
     }
@@ -202,8 +205,10 @@ function rest_image_metadata($m, $file, $path) {
 
 $thumbnails = [];
 $files = [];
+$in_bundle = [];
 foreach ($data['media'] as $m) {
     if (isset($m['id'])) { $files[$m['id']] = $m['file']; }
+    $in_bundle[$m['file']] = true;
 }
 foreach ($c['media'] ?? [] as $m) {
     if (!isset($files[$m['id']])) { skip('attachment without a file in the bundle'); continue; }
