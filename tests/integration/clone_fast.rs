@@ -436,3 +436,95 @@ fn site_spec_with(
         "staging_uploads_dir": staging_uploads.to_str().unwrap(),
     })
 }
+
+/// `(trigger, tgenabled)` of `wp_posts`' user triggers.
+async fn trigger_states(pool: &PgPool) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT tgname::text, tgenabled::text FROM pg_trigger \
+         WHERE tgrelid = 'wp_posts'::regclass AND NOT tgisinternal ORDER BY tgname",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// `ID → post_modified` of every post.
+async fn modified(pool: &PgPool) -> Vec<(i64, String)> {
+    sqlx::query_as("SELECT \"ID\", post_modified::text FROM wp_posts ORDER BY \"ID\"")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn production_triggers_neither_fire_nor_change_state_on_either_copy_path() {
+    let env = TestEnv::new("clonetrig").await;
+    let host = format!("trig-{}.example", &env.namespace[1..]);
+    let PgSite {
+        source,
+        scratch: _scratch,
+        ..
+    } = add_pg_site(&env, "trig", &host, 60, &[]).await;
+    // A plugin's trigger stamping every update, the same one ALWAYS-enabled, and one disabled.
+    let prod = PgPool::connect(&pg_url(&source)).await.unwrap();
+    sqlx::raw_sql(
+        "ALTER TABLE wp_posts ADD COLUMN post_modified timestamptz NOT NULL DEFAULT '2020-01-01 00:00:00+00';
+         CREATE FUNCTION us_touch() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN NEW.post_modified := clock_timestamp(); RETURN NEW; END $$;
+         CREATE TRIGGER touch BEFORE UPDATE ON wp_posts FOR EACH ROW EXECUTE FUNCTION us_touch();
+         CREATE TRIGGER touch_always BEFORE UPDATE ON wp_posts FOR EACH ROW EXECUTE FUNCTION us_touch();
+         ALTER TABLE wp_posts ENABLE ALWAYS TRIGGER touch_always;
+         CREATE TRIGGER touch_off BEFORE UPDATE ON wp_posts FOR EACH ROW EXECUTE FUNCTION us_touch();
+         ALTER TABLE wp_posts DISABLE TRIGGER touch_off;",
+    )
+    .execute(&prod)
+    .await
+    .unwrap();
+    let production = (modified(&prod).await, trigger_states(&prod).await);
+    prod.close().await;
+    let _worker = env.worker(&[]);
+    for (method, extra) in [("template", None), ("stream", Some("--no-template"))] {
+        let mut args = vec!["staging", "create", "trig", "--wait", "--json"];
+        args.extend(extra);
+        let out = env.cli(&args);
+        let status = last_json(&out);
+        assert!(out.status.success(), "{method}: {status}");
+        let result = &status["job"]["result"];
+        assert_eq!(result["copy"]["method"], method, "{result}");
+        let rewritten: i64 = result["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["table"].as_str().is_some_and(|n| n.ends_with("wp_posts")))
+            .map(|t| t["values_changed"].as_i64().unwrap_or(0))
+            .sum();
+        assert!(
+            rewritten > 0,
+            "{method}: no wp_posts row rewritten: {result}"
+        );
+        let staging = PgPool::connect(&pg_url(&format!("{source}_staging")))
+            .await
+            .unwrap();
+        let copy = (modified(&staging).await, trigger_states(&staging).await);
+        staging.close().await;
+        assert_eq!(
+            copy.1, production.1,
+            "{method}: trigger states differ from production"
+        );
+        assert!(
+            copy.0 == production.0,
+            "{method}: post_modified differs from production on {} rows (a trigger fired)",
+            copy.0
+                .iter()
+                .zip(&production.0)
+                .filter(|(a, b)| a != b)
+                .count()
+        );
+        let out = env.cli(&["staging", "destroy", "trig", "--wait"]);
+        assert!(
+            out.status.success(),
+            "destroy: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

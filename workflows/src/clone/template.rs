@@ -250,8 +250,45 @@ pub fn candidates_query(qualified: &str, columns: &[String], hosts: &[String]) -
     )
 }
 
-/// The SQL around the rewritten rows: a temporary table named like `table`, then the update.
-pub fn load_script(schema: &str, table: &str, columns: &[String]) -> (String, String) {
+/// A user trigger of a table that fires today, as `pg_trigger` has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trigger {
+    pub name: String,
+    /// Fires in replica sessions too (`ENABLE ALWAYS`), not only in origin ones.
+    pub always: bool,
+}
+
+/// The enabled user (not constraint) triggers of a table: the in-place rewrite is not a change
+/// of the site's data, so a `BEFORE UPDATE` trigger (setting `post_modified`, say) must not run.
+/// Disabled triggers stay as they are (so the rewrite never enables one production disabled).
+pub async fn enabled_triggers(
+    pool: &sqlx::PgPool,
+    qualified: &str,
+) -> Result<Vec<Trigger>, sqlx::Error> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT tgname::text, tgenabled::text FROM pg_trigger WHERE tgrelid = $1::regclass \
+         AND NOT tgisinternal AND tgenabled IN ('O', 'A') ORDER BY tgname",
+    )
+    .bind(qualified)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(name, enabled)| Trigger {
+            name,
+            always: enabled == "A",
+        })
+        .collect())
+}
+
+/// The SQL around the rewritten rows: a temporary table named like `table`, then the update,
+/// with the table's enabled user triggers off around it (in the same transaction).
+pub fn load_script(
+    schema: &str,
+    table: &str,
+    columns: &[String],
+    triggers: &[Trigger],
+) -> (String, String) {
     let qualified = postgres::quote_table(schema, table);
     let temp = format!("pg_temp.{}", quote_ident(table));
     let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
@@ -261,9 +298,28 @@ pub fn load_script(schema: &str, table: &str, columns: &[String]) -> (String, St
          COPY {temp} (understudy_ctid, {list}) FROM stdin;\n"
     );
     let sets: Vec<String> = cols.iter().map(|c| format!("s.{c}")).collect();
+    let off: String = triggers
+        .iter()
+        .map(|t| {
+            format!(
+                "ALTER TABLE {qualified} DISABLE TRIGGER {};\n",
+                quote_ident(&t.name)
+            )
+        })
+        .collect();
+    let on: String = triggers
+        .iter()
+        .map(|t| {
+            let how = if t.always { "ENABLE ALWAYS" } else { "ENABLE" };
+            format!(
+                "ALTER TABLE {qualified} {how} TRIGGER {};\n",
+                quote_ident(&t.name)
+            )
+        })
+        .collect();
     let tail = format!(
-        "\\.\nANALYZE {temp};\n\
-         UPDATE {qualified} AS t SET ({list}) = ROW({}) FROM {temp} AS s WHERE t.ctid = s.understudy_ctid;\n",
+        "\\.\nANALYZE {temp};\n{off}\
+         UPDATE {qualified} AS t SET ({list}) = ROW({}) FROM {temp} AS s WHERE t.ctid = s.understudy_ctid;\n{on}",
         sets.join(", ")
     );
     (head, tail)
@@ -296,7 +352,10 @@ pub async fn rewrite_table(
         .arg(candidates_query(&qualified, &columns, hosts))
         .args(["--dbname", &incoming.database]);
     let write: Program = postgres::bulk_load(incoming, lz4);
-    let (head, tail) = load_script(schema, table, &columns);
+    let triggers = enabled_triggers(pool, &qualified)
+        .await
+        .map_err(|e| postgres::classify(&incoming.display(), e))?;
+    let (head, tail) = load_script(schema, table, &columns, &triggers);
     let stats = process::pipeline(
         read,
         write,
@@ -398,11 +457,33 @@ mod tests {
             "COPY (SELECT ctid, \"post_content\", \"gu\"\"id\" FROM \"public\".\"wp_posts\" WHERE "
         ));
         assert!(q.contains("strpos(\"post_content\"::text, 'shop.example') > 0 OR "));
-        let (head, tail) = load_script("public", "wp_posts", &["post_content".into()]);
+        let modified = Trigger {
+            name: "set_modified".into(),
+            always: false,
+        };
+        let audit = Trigger {
+            name: "au\"dit".into(),
+            always: true,
+        };
+        let (head, tail) = load_script(
+            "public",
+            "wp_posts",
+            &["post_content".into()],
+            &[modified, audit],
+        );
         assert!(head.ends_with(
             "COPY pg_temp.\"wp_posts\" (understudy_ctid, \"post_content\") FROM stdin;\n"
         ));
         assert!(tail.starts_with("\\.\n"));
         assert!(tail.contains("WHERE t.ctid = s.understudy_ctid"));
+        let (off, rest) = tail.split_once("UPDATE").unwrap();
+        assert!(
+            off.contains("ALTER TABLE \"public\".\"wp_posts\" DISABLE TRIGGER \"set_modified\";\n")
+        );
+        assert!(off.contains("DISABLE TRIGGER \"au\"\"dit\";\n"));
+        assert!(
+            rest.contains("ALTER TABLE \"public\".\"wp_posts\" ENABLE TRIGGER \"set_modified\";\n")
+        );
+        assert!(rest.contains("ENABLE ALWAYS TRIGGER \"au\"\"dit\";\n"));
     }
 }
