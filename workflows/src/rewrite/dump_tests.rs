@@ -344,3 +344,37 @@ fn pg_copy_freeze_load_truncates_first_and_copies_frozen() {
     );
     assert_eq!(stats.total().replacements, 1);
 }
+
+#[test]
+fn json_inside_json_under_the_sql_literal_layers() {
+    // Real bytes: a serialized string holding JSON whose string holds JSON (three backslashes
+    // before each slash) and unicode-escaped slashes; each dump escapes the backslashes again.
+    let value = |host: &str| {
+        let json = format!(
+            r#"{{"w":"{{\"url\":\"https:\\\/\\\/{host}\\\/x\"}}","u":"https:\u002F\u002F{host}"}}"#
+        );
+        format!("a:1:{{s:4:\"data\";s:{}:\"{json}\";}}", json.len())
+    };
+    let (old, new) = (value("example.com"), value("staging.example.com"));
+    let pg_field = |v: &str| {
+        let mut out = Vec::new();
+        super::pg_escape::encode(v.as_bytes(), &mut out);
+        String::from_utf8(out).unwrap()
+    };
+    assert!(pg_field(&old).contains(r"https:\\\\\\/\\\\\\/example.com"));
+    let copy = |v: &str| format!("COPY t (a) FROM stdin;\n{}\n\\.\n", pg_field(v));
+    let (out, stats) = pg(&copy(&old)).unwrap();
+    assert_eq!(out, copy(&new));
+    assert_eq!(stats.tables["t"].replacements, 2);
+
+    let my_literal = |v: &str| {
+        let mut out = Vec::new();
+        super::mysql_escape::encode(v.as_bytes(), &mut out);
+        String::from_utf8(out).unwrap()
+    };
+    assert!(my_literal(&old).contains(r"https:\\\\\\/\\\\\\/example.com"));
+    let insert = |v: &str| format!("INSERT INTO `t` VALUES (1,'{}');\n", my_literal(v));
+    let (out, stats) = my(&insert(&old)).unwrap();
+    assert_eq!(out, insert(&new));
+    assert_eq!(stats.tables["t"].replacements, 2);
+}

@@ -14,8 +14,9 @@
 //!
 //! Files, one concept each:
 //! - [`rule`]: origins, rules and options (what maps to what).
-//! - `url_grammar`: the URL grammar — spellings (`https://`, `http://`, `//`, `https:\/\/`,
-//!   `https%3A%2F%2F`) and boundaries (`admin@host`, `host.au`, `cdn.host`, `host:8080`).
+//! - `url_grammar`: the URL grammar — spellings (`https://`, `http://`, `//`, `https:\/\/` and
+//!   JSON nested in JSON `https:\\\/\\\/`, `https:\u002F\u002F`, `https%3A%2F%2F`) and boundaries
+//!   (`admin@host`, `host.au`, `cdn.host`, `host:8080`, `host\u002Eevil.org`).
 //! - `url_match`: finding every rule's host fast (`memmem`) and writing the staging spelling.
 //! - `serialized`: the PHP `serialize()` grammar, parsed structurally, lengths fixed.
 //! - [`rewriter`]: one value in, [`Outcome`] out; the malformed policy.
@@ -33,8 +34,11 @@
 //! - **Schemes.** `http://host` and `https://host` both become the staging origin's scheme
 //!   ([`SchemeMapping::Target`], default); [`SchemeMapping::Preserve`] keeps each URL's scheme.
 //!   `//host` stays protocol-relative. Other schemes (`ftp://host`) are never rewritten.
-//! - **Boundaries.** A host is rewritten only after `scheme://` or `//` (in plain, JSON-escaped or
-//!   percent-encoded spelling, kept in the output) and only when the host name ends there:
+//! - **Boundaries.** A host is rewritten only after `scheme://` or `//` (in plain, JSON-escaped at
+//!   any depth of JSON inside JSON — any run of backslashes before each `/`, the same for both
+//!   slashes —, `\u002F`-escaped likewise, or percent-encoded spelling; each match keeps its own
+//!   spelling in the output) and only when the host name ends there (also when the next
+//!   character is escaped, `host\u002Eevil.org`, `host%2Eevil.org`):
 //!   `host.au`, `host-x`, `host:8080` (unless the rule has that port) are other origins; `cdn.host`
 //!   only with [`Options::include_subdomains`]; a bare `host` only with [`Options::bare_host`], and
 //!   never `admin@host`. A rule's path prefix must end at a path boundary (`/blog` ≠ `/blogger`).
@@ -54,7 +58,7 @@
 //!   without a candidate it passes through unchanged.
 //!
 //! Limitations (not rewritten): upper-case hosts (`https://EXAMPLE.com`), double-encoded
-//! (`%253A`), `\u002F`-escaped or HTML-entity spellings, URLs with user info
+//! (`%253A`), HTML-entity spellings, escaped colons (`https\u003A//`), URLs with user info
 //! (`https://user@host`), IPv6 hosts, explicit default ports (`:443` counts as another origin),
 //! PHP `S:` escaped strings. Serialized data inside a JSON string (quotes escaped as `\"`) gets
 //! plain replacement, so its inner lengths are not fixed. Memory is bounded by the longest line

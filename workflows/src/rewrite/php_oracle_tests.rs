@@ -28,13 +28,16 @@ function url() {
     $origin = pick(['https://example.com', 'http://example.com', '//example.com',
         'https://www.example.com', 'http://www.example.com', 'HTTPS://example.com',
         'https://example.com.au', 'https://cdn.example.com', 'https://example.com:8080', 'ftp://example.com',
-        '//example.community', 'admin@example.com', 'https:\\/\\/example.com']);
+        '//example.community', 'admin@example.com', 'https:\\/\\/example.com',
+        'https:\\\\\\/\\\\\\/example.com', 'https:\\u002F\\u002Fexample.com', '\\u002f\\u002fwww.example.com',
+        'https://example.com.evil.org', 'https://xexample.com', 'https:\\\\\\/\\\\\\/example.com.evil.org',
+        'https:\\\\/\\/example.com']);
     $path = pick(['', '/', '/wp-content/uploads/2024/05/photo-ä.jpg', '/shop/?add-to-cart=5&x=y',
         '/#top', '?p=12', '/über/日本', '.', ':', '";}']);
     return $origin . $path;
 }
 function text($depth) {
-    switch (mt_rand(0, 13)) {
+    switch (mt_rand(0, 18)) {
         case 0: return url();
         case 1: return 'Grüße aus 日本 — see ' . url() . ' ✓';
         case 2: return json_encode(['link' => url(), 'n' => mt_rand(), 'nested' => ['img' => url(), 't' => 'ü']]);
@@ -50,6 +53,14 @@ function text($depth) {
         case 10: return str_repeat('é', mt_rand(0, 5)) . url();
         case 11: return "\xff\xfe binary " . url() . "\x80";
         case 12: return 'https:\\/\\/example.com\\/x and \\/\\/www.example.com';
+        // JSON inside JSON (page builders, plugin exports): slashes escaped at every depth.
+        case 13: return json_encode(['el' => json_encode(['url' => url(), 'img' => [url()]])]);
+        case 14: return json_encode([json_encode([json_encode(url() . ' ' . url())])]);
+        case 15: return json_encode(['a' => json_encode(['u' => url()])], JSON_UNESCAPED_SLASHES);
+        case 16: return str_replace('\\/', '\\u002F', json_encode(['u' => url(), 'p' => 'https://example.com/x']));
+        case 17: return json_encode(['x' => str_replace('\\/', '\\u002f', json_encode(['u' => url()]))]);
+        case 18: return pick(['https:\\u002F\\u002Fexample.com\\u002Eevil.org', 'https%3A%2F%2Fexample.com%2Eevil.org',
+            'https:\\\\\\/\\\\\\/xexample.com', 'https:\\\\\\\\\\\\\\/\\\\\\\\\\\\\\/example.com.au']);
         default: return 'plain text ' . mt_rand();
     }
 }
@@ -87,19 +98,31 @@ const PHP_VERIFY: &str = r#"
 function rx(string $pattern, string $replacement, string $s): string {
     return preg_replace_callback($pattern, function ($m) use ($replacement) { return $replacement; }, $s);
 }
+const H = '(?:www\.)?example\.com';
+// The host ends: no label byte, `.label`, port, or an escaped dot (`%2E`, `\u002E`) follows.
+const B = '(?![A-Za-z0-9_\-]|\.[A-Za-z0-9_\-]|:[0-9]|%3[Aa][0-9]|%2[Ee]|\\\\+u002[Ee])';
+const S = '(?<![A-Za-z0-9+.\-])(?i:https?)';
+const T = 'staging.example.com';
+// Escaped slashes (`$tok`: any run of backslashes before `/` or `u002F`, as JSON nested at any
+// depth writes them), both slashes spelled alike and kept in the replacement.
+function escaped(string $tok, string $s): string {
+    $s = preg_replace_callback('~' . S . ':(' . $tok . ')\1' . H . B . '~',
+        function ($m) { return 'https:' . $m[1] . $m[1] . T; }, $s);
+    // Protocol-relative: not after `:` or another backslash, and not after the same slash again.
+    return preg_replace_callback('~(?<![:\\\\])(' . $tok . ')\1' . H . B . '~',
+        function ($m) use ($s) {
+            if (str_ends_with(substr($s, 0, $m[0][1]), $m[1][0])) { return $m[0][0]; }
+            return $m[1][0] . $m[1][0] . T;
+        }, $s, -1, $count, PREG_OFFSET_CAPTURE);
+}
 // An independent statement of the rules: example.com and www.example.com -> staging.example.com.
 function oracle_text(string $s): string {
-    $H = '(?:www\.)?example\.com';
-    $B = '(?![A-Za-z0-9_\-]|\.[A-Za-z0-9_\-]|:[0-9]|%3[Aa][0-9])';
-    $S = '(?<![A-Za-z0-9+.\-])(?i:https?)';
-    $J = '\\\\/';
-    $T = 'staging.example.com';
-    $s = rx('~' . $S . '://' . $H . $B . '~', 'https://' . $T, $s);
-    $s = rx('~' . $S . ':' . $J . $J . $H . $B . '~', 'https:\\/\\/' . $T, $s);
-    $s = rx('~' . $S . '%3A%2F%2F' . $H . $B . '~', 'https%3A%2F%2F' . $T, $s);
-    $s = rx('~(?<![:/])//' . $H . $B . '~', '//' . $T, $s);
-    $s = rx('~(?<!:)(?<!\\\\/)' . $J . $J . $H . $B . '~', '\\/\\/' . $T, $s);
-    $s = rx('~(?<!%3A)(?<!%2F)%2F%2F' . $H . $B . '~', '%2F%2F' . $T, $s);
+    $s = rx('~' . S . '://' . H . B . '~', 'https://' . T, $s);
+    $s = escaped('\\\\+/', $s);
+    $s = escaped('\\\\+u002[Ff]', $s);
+    $s = rx('~' . S . '%3A%2F%2F' . H . B . '~', 'https%3A%2F%2F' . T, $s);
+    $s = rx('~(?<![:/])//' . H . B . '~', '//' . T, $s);
+    $s = rx('~(?<!%3A)(?<!%2F)%2F%2F' . H . B . '~', '%2F%2F' . T, $s);
     return $s;
 }
 function walk(&$v, SplObjectStorage $seen) {

@@ -6,7 +6,8 @@
 //! against the rules with the grammar of `url_grammar` (what stands before the host, where the
 //! host, port and path prefix end, subdomains, bare hosts), overlapping candidates are resolved
 //! earliest-first, and the staging spelling is written back in the source's encoding (plain,
-//! JSON-escaped `\/`, percent-encoded `%2F`). It knows nothing about PHP serialization or dumps.
+//! JSON-escaped `\/` at the depth found, unicode-escaped `\u002F`, percent-encoded `%2F`). It
+//! knows nothing about PHP serialization or dumps.
 
 use memchr::memmem::Finder;
 
@@ -206,8 +207,19 @@ impl UrlMatcher {
         if s0 >= h {
             return None;
         }
-        // `%2F%2Fcdn.host`: the walk also swallowed the hex digits of the last `%2F`.
-        let shifted = (s0 > 0 && hay[s0 - 1] == b'%' && s0 + 2 < h).then_some(s0 + 2);
+        // `%2F%2Fcdn.host` / `\u002F\u002Fcdn.host`: the walk also swallowed the hex digits of
+        // the last `%2F`, or the `u002F` of the last unicode-escaped slash.
+        let shifted = match s0.checked_sub(1).map(|i| hay[i]) {
+            Some(b'%') if s0 + 2 < h => Some(s0 + 2),
+            Some(b'\\')
+                if s0 + 5 < h
+                    && hay[s0] == b'u'
+                    && hay[s0 + 1..s0 + 5].eq_ignore_ascii_case(b"002f") =>
+            {
+                Some(s0 + 5)
+            }
+            _ => None,
+        };
         for s in std::iter::once(s0).chain(shifted) {
             match classify_prefix(hay, s) {
                 Prefix::Url(start, lead, sp) => return Some((start, lead, sp, s)),
@@ -241,12 +253,12 @@ impl UrlMatcher {
                 };
                 out.extend_from_slice(scheme.as_str().as_bytes());
                 out.extend_from_slice(sp.colon());
-                out.extend_from_slice(sp.slash());
-                out.extend_from_slice(sp.slash());
+                sp.push_slash(out);
+                sp.push_slash(out);
             }
             Lead::Relative => {
-                out.extend_from_slice(sp.slash());
-                out.extend_from_slice(sp.slash());
+                sp.push_slash(out);
+                sp.push_slash(out);
             }
             Lead::Bare => {}
         }
@@ -259,7 +271,7 @@ impl UrlMatcher {
         if f.sub == f.host {
             for &b in &rule.to_path {
                 if b == b'/' {
-                    out.extend_from_slice(sp.slash());
+                    sp.push_slash(out);
                 } else {
                     out.push(b);
                 }

@@ -315,3 +315,174 @@ fn non_utf8_bytes_around_urls() {
         b"\xff\xfe https://staging.example.com/\xe9t\xe9 \x00"
     );
 }
+
+/// The slash spellings of JSON nested `depth`-ish deep: `n` backslashes before `/` or `u002F`.
+fn escaped_slashes() -> Vec<String> {
+    let mut slashes = Vec::new();
+    for n in [1usize, 2, 3, 4, 7, 15, 31] {
+        let bs = "\\".repeat(n);
+        slashes.push(format!("{bs}/"));
+        slashes.push(format!("{bs}u002F"));
+        slashes.push(format!("{bs}u002f"));
+    }
+    slashes
+}
+
+#[test]
+fn json_inside_json_is_rewritten_at_every_depth_in_its_own_spelling() {
+    let r = basic();
+    for sl in escaped_slashes() {
+        for (input, expected) in [
+            (
+                format!("{{\"u\":\"https:{sl}{sl}example.com{sl}p{sl}\"}}"),
+                format!("{{\"u\":\"https:{sl}{sl}staging.example.com{sl}p{sl}\"}}"),
+            ),
+            (
+                format!("http:{sl}{sl}example.com"),
+                format!("https:{sl}{sl}staging.example.com"),
+            ),
+            (
+                format!("src={sl}{sl}example.com{sl}a.js"),
+                format!("src={sl}{sl}staging.example.com{sl}a.js"),
+            ),
+            (
+                format!("\"https:{sl}{sl}example.com\",\"https:{sl}{sl}example.com?x\""),
+                format!(
+                    "\"https:{sl}{sl}staging.example.com\",\"https:{sl}{sl}staging.example.com?x\""
+                ),
+            ),
+        ] {
+            assert_eq!(rw(&r, &input), expected, "input: {input}");
+        }
+    }
+    // A real page-builder value: JSON whose string holds JSON (three backslashes), and the
+    // same again one level deeper (seven).
+    check(
+        &r,
+        &[
+            (
+                r#"[{"settings":"{\"link\":{\"url\":\"https:\\\/\\\/example.com\\\/shop\\\/\"}}"}]"#,
+                r#"[{"settings":"{\"link\":{\"url\":\"https:\\\/\\\/staging.example.com\\\/shop\\\/\"}}"}]"#,
+            ),
+            (
+                r#""{\"a\":\"{\\\"u\\\":\\\"https:\\\\\\\/\\\\\\\/example.com\\\\\\\/x\\\"}\"}""#,
+                r#""{\"a\":\"{\\\"u\\\":\\\"https:\\\\\\\/\\\\\\\/staging.example.com\\\\\\\/x\\\"}\"}""#,
+            ),
+        ],
+    );
+}
+
+#[test]
+fn escaped_look_alikes_are_left_alone_at_every_depth() {
+    let r = rewriter_with(
+        Options {
+            include_subdomains: false,
+            ..Options::default()
+        },
+        &[("https://acme.example.com", "https://staging.example.net")],
+    );
+    let mut spellings: Vec<String> = escaped_slashes();
+    spellings.extend(["/".into(), "%2F".into(), "%2f".into()]);
+    for sl in spellings {
+        let colon = if sl.starts_with('%') { "%3A" } else { ":" };
+        for look_alike in [
+            format!("https{colon}{sl}{sl}acme.example.com.evil.org{sl}x"),
+            format!("https{colon}{sl}{sl}xacme.example.com"),
+            format!("https{colon}{sl}{sl}acme.example.com-cdn.net"),
+            format!("https{colon}{sl}{sl}acme.example.com:8080{sl}x"),
+            format!("https{colon}{sl}{sl}cdn.acme.example.com"),
+            format!("{sl}{sl}acme.example.community"),
+            format!("https{colon}{sl}{sl}acme.example.com\\u002Eevil.org"),
+            format!("https{colon}{sl}{sl}acme.example.com\\\\\\u002eevil.org"),
+            format!("https{colon}{sl}{sl}acme.example.com%2Eevil.org"),
+            format!("https{colon}{sl}{sl}acme.example.com\\u002Dx.org"),
+            format!("ftp{colon}{sl}{sl}acme.example.com"),
+            format!("{sl}{sl}{sl}acme.example.com"),
+            format!("xhttps{colon}{sl}{sl}acme.example.com"),
+            "mail admin@acme.example.com".to_string(),
+        ] {
+            assert_eq!(rw(&r, &look_alike), look_alike, "rewritten: {look_alike}");
+        }
+        // The real host right beside them is rewritten.
+        let real = format!("https{colon}{sl}{sl}acme.example.com{sl}p");
+        assert_ne!(rw(&r, &real), real, "not rewritten: {real}");
+    }
+    // Slashes escaped at different depths are not one URL.
+    check(
+        &r,
+        &[
+            (
+                r"https:\\/\/acme.example.com",
+                r"https:\\/\/acme.example.com",
+            ),
+            (
+                r"https:\/\\\/acme.example.com",
+                r"https:\/\\\/acme.example.com",
+            ),
+            (
+                r"https:\u002F\\u002Facme.example.com",
+                r"https:\u002F\\u002Facme.example.com",
+            ),
+            (
+                r"https:\u002F\/acme.example.com",
+                r"https:\u002F\/acme.example.com",
+            ),
+            // A unicode escape that is not a slash.
+            (
+                r"https:\u002E\u002Eacme.example.com",
+                r"https:\u002E\u002Eacme.example.com",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn nested_spellings_with_ports_paths_and_subdomains() {
+    let r = rewriter_with(
+        Options {
+            include_subdomains: true,
+            ..Options::default()
+        },
+        &[
+            ("https://example.com/blog", "https://staging.example.com/b"),
+            (
+                "http://example.com:8080",
+                "https://staging.example.com:8443",
+            ),
+            ("https://example.com", "https://staging.example.com"),
+        ],
+    );
+    check(
+        &r,
+        &[
+            (
+                r"https:\\\/\\\/example.com\\\/blog\\\/x",
+                r"https:\\\/\\\/staging.example.com\\\/b\\\/x",
+            ),
+            (
+                r"https:\\\/\\\/example.com\\\/blogger",
+                r"https:\\\/\\\/staging.example.com\\\/blogger",
+            ),
+            (
+                r"https:\u002F\u002Fexample.com\u002Fblog\u002Fx",
+                r"https:\u002F\u002Fstaging.example.com\u002Fb\u002Fx",
+            ),
+            (
+                r"http:\\\/\\\/example.com:8080\\\/x",
+                r"https:\\\/\\\/staging.example.com:8443\\\/x",
+            ),
+            (
+                r"https:\\\/\\\/cdn.example.com\\\/x",
+                r"https:\\\/\\\/cdn.staging.example.com\\\/x",
+            ),
+            (
+                r"https:\u002F\u002Fcdn.example.com",
+                r"https:\u002F\u002Fcdn.staging.example.com",
+            ),
+            (
+                r"\\u002f\\u002fa.b.example.com\\u002fx",
+                r"\\u002f\\u002fa.b.staging.example.com\\u002fx",
+            ),
+        ],
+    );
+}

@@ -329,3 +329,26 @@ fn escaped_php_strings_are_kept() {
     .concat();
     assert_rewrites(&input, &expected);
 }
+
+#[test]
+fn json_inside_json_inside_serialized_strings_gets_byte_lengths() {
+    // Elementor-like: a serialized array whose string holds JSON, whose string holds JSON.
+    let json = |u: &str| {
+        let inner = u.replace('/', "\\/");
+        let nested = u.replace('/', "\\\\\\/");
+        format!(
+            r#"{{"url":"{inner}\/a","widget":"{{\"link\":\"{nested}\\\/b\",\"t\":\"\u00fc\"}}","u":"{}"}}"#,
+            u.replace('/', "\\u002F")
+        )
+    };
+    let (i, e) = both(|u| {
+        a(&[
+            (&s(b"_elementor_data"), &s(json(u).as_bytes())),
+            // maybe_serialize'd once more, and a multibyte neighbour.
+            (b"i:0;", &s(&s(format!("Grüße {}", json(u)).as_bytes()))),
+        ])
+    });
+    assert_rewrites(&i, &e);
+    let out = rewriter().rewrite_value(&i);
+    assert_eq!(out.replacements, 6);
+}
