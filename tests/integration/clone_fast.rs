@@ -483,14 +483,36 @@ async fn production_triggers_neither_fire_nor_change_state_on_either_copy_path()
     let production = (modified(&prod).await, trigger_states(&prod).await);
     prod.close().await;
     let _worker = env.worker(&[]);
-    for (method, extra) in [("template", None), ("stream", Some("--no-template"))] {
-        let mut args = vec!["staging", "create", "trig", "--wait", "--json"];
-        args.extend(extra);
-        let out = env.cli(&args);
+    // Forced: on a loaded machine a just-closed session can outlive the default patience.
+    for (method, extra) in [
+        ("template", "--force-template"),
+        ("stream", "--no-template"),
+    ] {
+        // Production idle first (the test's own sessions gone), as the fast path needs.
+        let sessions = || async {
+            sqlx::query_as::<_, (String, String, String)>(
+                "SELECT application_name, state, left(query, 120) FROM pg_stat_activity \
+                 WHERE datname = $1 AND pid <> pg_backend_pid()",
+            )
+            .bind(&source)
+            .fetch_all(&env.pool)
+            .await
+            .unwrap()
+        };
+        wait_for("production idle", Duration::from_secs(30), || async {
+            sessions().await.is_empty().then_some(())
+        })
+        .await;
+        let out = env.cli(&["staging", "create", "trig", extra, "--wait", "--json"]);
         let status = last_json(&out);
         assert!(out.status.success(), "{method}: {status}");
         let result = &status["job"]["result"];
-        assert_eq!(result["copy"]["method"], method, "{result}");
+        assert_eq!(
+            result["copy"]["method"],
+            method,
+            "{result}\nsessions on production now: {:?}",
+            sessions().await
+        );
         let rewritten: i64 = result["tables"]
             .as_array()
             .unwrap()
@@ -527,4 +549,59 @@ async fn production_triggers_neither_fire_nor_change_state_on_either_copy_path()
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_install_in_the_same_postgres_database_is_neither_copied_nor_templated() {
+    let env = TestEnv::new("clonescope").await;
+    let host = format!("scope-{}.example", &env.namespace[1..]);
+    let PgSite {
+        source,
+        scratch: _scratch,
+        ..
+    } = add_pg_site(&env, "scope", &host, 20, &[]).await;
+    let prod = PgPool::connect(&pg_url(&source)).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE other_options (option_id bigserial PRIMARY KEY, option_name text UNIQUE, option_value text);
+         CREATE TABLE other_posts (\"ID\" bigserial PRIMARY KEY, post_content text);
+         CREATE INDEX other_posts_content ON other_posts (post_content);
+         INSERT INTO other_options (option_name, option_value) VALUES ('mailserver_pass', 'hunter2'), ('blog_public', '1');
+         INSERT INTO other_posts (post_content) VALUES ('another site');",
+    )
+    .execute(&prod)
+    .await
+    .unwrap();
+    prod.close().await;
+    let _worker = env.worker(&[]);
+    let out = env.cli(&["staging", "create", "scope", "--wait", "--json"]);
+    let status = last_json(&out);
+    assert!(out.status.success(), "{status}");
+    let result = &status["job"]["result"];
+    assert_eq!(result["copy"]["method"], "stream", "{result}");
+    assert!(
+        result["copy"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not site scope's"),
+        "{result}"
+    );
+    assert_eq!(
+        result["tables_not_copied"],
+        json!(["public.other_options", "public.other_posts"]),
+        "{result}"
+    );
+    let staging = PgPool::connect(&pg_url(&format!("{source}_staging")))
+        .await
+        .unwrap();
+    let others: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_class WHERE relname LIKE 'other\\_%'")
+            .fetch_one(&staging)
+            .await
+            .unwrap();
+    assert_eq!(
+        others, 0,
+        "another install's tables or indexes reached staging"
+    );
+    assert_eq!(count(&staging, "wp_posts").await, 20);
+    staging.close().await;
 }

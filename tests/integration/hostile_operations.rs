@@ -850,3 +850,81 @@ fn fingerprint_tables(database: &str, tables: &[&str]) -> Vec<u8> {
     assert!(out.status.success());
     out.stdout
 }
+
+/// Issue #14: a site registered with `--table-prefix wpx7_` in a database that also holds a
+/// `wp_` install: staging gets the site's tables only, hardened; the other install's tables are
+/// listed as not copied; production is byte-identical.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_site_sharing_its_database_with_another_install_gets_only_its_own_tables() {
+    let env = TestEnv::new("hostile-scope").await;
+    let p = format!("ut_hs_{}", &env.namespace[1..]);
+    let _dbs = Databases(p.clone());
+    let db = format!("{p}_shared");
+    let up = production(&env, &db, "other.example", 20);
+    mysql_exec(
+        Some(&db),
+        &mysql_sql("x7.example", 25).replace("wp_", "wpx7_"),
+    );
+    let all_tables = |database: &str| -> Vec<String> {
+        let out = Command::new("mysql")
+            .args(["-h", "127.0.0.1", "-u", "understudy", "-N", "-B", database])
+            .args(["-e", "SHOW TABLES"])
+            .env("MYSQL_PWD", "understudy")
+            .output()
+            .unwrap();
+        let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .filter(|t| !t.starts_with("understudy"))
+            .collect();
+        names.sort();
+        names
+    };
+    let (mine, theirs): (Vec<String>, Vec<String>) = all_tables(&db)
+        .into_iter()
+        .partition(|t| t.starts_with("wpx7_"));
+    assert!(!mine.is_empty() && !theirs.is_empty());
+    let staging_up = env.dir.join("x7-staging-uploads");
+    env.add_site(&[
+        "x7",
+        "--url",
+        "https://x7.example",
+        "--db",
+        &my_url(&db),
+        "--table-prefix",
+        "wpx7_",
+        "--uploads",
+        up.to_str().unwrap(),
+        "--staging-uploads",
+        staging_up.to_str().unwrap(),
+    ]);
+    let before = fingerprint(&db);
+    let _worker = env.worker(&[]);
+    let (code, status) = run(&env, &["staging", "create", "x7"]);
+    assert_eq!(code, Some(0), "{status}");
+    let result = &status["job"]["result"];
+    let staging_db = format!("{db}_staging");
+    assert_eq!(all_tables(&staging_db), mine, "staging holds other tables");
+    let listed: Vec<String> = result["tables_not_copied"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no tables_not_copied in {result}"))
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect();
+    let mut listed_sorted = listed.clone();
+    listed_sorted.sort();
+    assert_eq!(listed_sorted, theirs, "{result}");
+    let staging = MySqlPool::connect(&my_url(&staging_db)).await.unwrap();
+    let public: String = sqlx::query_scalar(
+        "SELECT CAST(option_value AS CHAR) FROM wpx7_options WHERE option_name = 'blog_public'",
+    )
+    .fetch_one(&staging)
+    .await
+    .unwrap();
+    assert_eq!(public, "0");
+    staging.close().await;
+    assert!(before == fingerprint(&db), "production changed");
+    let (code, status) = run(&env, &["staging", "destroy", "x7"]);
+    assert_eq!(code, Some(0), "{status}");
+    assert!(before == fingerprint(&db), "production changed by destroy");
+}

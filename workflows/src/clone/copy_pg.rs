@@ -69,7 +69,7 @@ pub async fn copy(
             owner,
         )
         .await?;
-        let dump = postgres::dump_schema(source, "pre-data");
+        let dump = postgres::dump_schema(source, "pre-data", &plan.schema_exclusions());
         process::pipeline(
             dump,
             postgres::load(incoming),
@@ -194,13 +194,13 @@ pub async fn copy(
             .map_err(|e| postgres::classify(&incoming.display(), e))?;
             // psql ran the post-data section in one transaction: any index means it all ran.
             if indexes == 0 {
-                let dump = postgres::dump_schema(source, "post-data");
+                let dump = postgres::dump_schema(source, "post-data", &plan.schema_exclusions());
                 process::pipeline(dump, postgres::bulk_load(incoming, lz4), passthrough, run.cancellation())
                     .await
                     .map_err(|e| stopped(e, &run))?;
             }
             let source_pool = postgres::connect(source).await?;
-            let sequences = postgres::copy_sequences(&source_pool, target)
+            let sequences = postgres::copy_sequences(&source_pool, target, &plan.not_copied_sequences)
                 .await
                 .map_err(|e| postgres::classify(&incoming.display(), e))?;
             source_pool.close().await;

@@ -78,6 +78,7 @@ pub async fn validate(
             site.table_prefix
         ))
     };
+    let mut sequences = Vec::new();
     let (tables, urls) = match site.db_engine {
         DbEngine::Postgres => {
             let pool = postgres::connect(source).await?;
@@ -89,6 +90,9 @@ pub async fn validate(
             .await
             .map_err(|e| missing_wordpress(&e))?;
             let tables = postgres::tables(&pool)
+                .await
+                .map_err(|e| postgres::classify(&source.display(), e))?;
+            sequences = postgres::owned_sequences(&pool)
                 .await
                 .map_err(|e| postgres::classify(&source.display(), e))?;
             pool.close().await;
@@ -149,6 +153,12 @@ pub async fn validate(
             ),
         )?;
     }
+    let (tables, not_copied) = plan::scope(&site.table_prefix, tables);
+    let not_copied_sequences = sequences
+        .into_iter()
+        .filter(|(_, table)| not_copied.contains(table))
+        .map(|(sequence, _)| sequence)
+        .collect();
     for (_, table, _) in &tables {
         plan::check_table_name(table)?;
     }
@@ -163,6 +173,8 @@ pub async fn validate(
         tables,
         siteurl: get("siteurl"),
         home: get("home"),
+        not_copied,
+        not_copied_sequences,
     })
 }
 

@@ -295,6 +295,9 @@ async fn clone_site(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
         "malformed": totals.2,
         "copy": method.unwrap_or_else(|| json!({"method": "stream", "reason": "MySQL/MariaDB"})),
         "tables": tables,
+        "tables_not_copied": plan.not_copied.iter().map(|(schema, table)| {
+            if schema.is_empty() { table.clone() } else { format!("{schema}.{table}") }
+        }).collect::<Vec<_>>(),
         "hardening": hardening,
         "basic_auth": basic.summary(&site.name),
         "uploads": uploads,

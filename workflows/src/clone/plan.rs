@@ -19,6 +19,52 @@ pub struct Plan {
     /// `siteurl` and `home` as stored in the production database.
     pub siteurl: Option<String>,
     pub home: Option<String>,
+    /// Tables of the production database that are not this site's (another install's, or
+    /// without the site's table prefix): never copied, listed in the job result.
+    #[serde(default)]
+    pub not_copied: Vec<(String, String)>,
+    /// PostgreSQL: the sequences those tables own (left out with them).
+    #[serde(default)]
+    pub not_copied_sequences: Vec<(String, String)>,
+}
+
+impl Plan {
+    /// What the schema copy leaves out: the tables not copied and their sequences.
+    pub fn schema_exclusions(&self) -> Vec<(String, String)> {
+        self.not_copied
+            .iter()
+            .chain(&self.not_copied_sequences)
+            .cloned()
+            .collect()
+    }
+}
+
+/// Splits a database's tables into the site's (`prefix…`, its multisite `prefix<N>_…` tables
+/// included) and the others: tables without the prefix, and those of another install whose
+/// prefix extends this one's (`wp_shop_options` + `wp_shop_posts` beside a `wp_` site).
+pub fn scope(
+    prefix: &str,
+    tables: Vec<(String, String, i64)>,
+) -> (Vec<(String, String, i64)>, Vec<(String, String)>) {
+    let names: std::collections::HashSet<&str> = tables.iter().map(|t| t.1.as_str()).collect();
+    let blog_table = |rest: &str| {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        digits > 0 && rest.as_bytes().get(digits) == Some(&b'_')
+    };
+    let nested: Vec<String> = tables
+        .iter()
+        .filter_map(|t| t.1.strip_suffix("options"))
+        .filter(|p| p.len() > prefix.len() && p.starts_with(prefix))
+        .filter(|p| {
+            !(blog_table(&p[prefix.len()..]) && names.contains(format!("{prefix}blogs").as_str()))
+        })
+        .filter(|p| names.contains(format!("{p}posts").as_str()))
+        .map(str::to_string)
+        .collect();
+    let (mine, others): (Vec<_>, Vec<_>) = tables.into_iter().partition(|t| {
+        t.1.starts_with(prefix) && !nested.iter().any(|p| t.1.starts_with(p.as_str()))
+    });
+    (mine, others.into_iter().map(|t| (t.0, t.1)).collect())
 }
 
 impl Plan {
@@ -158,6 +204,68 @@ pub fn park_name(incoming: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    fn t(name: &str) -> (String, String, i64) {
+        ("public".into(), name.into(), 1)
+    }
+
+    fn names(tables: &[(String, String, i64)]) -> Vec<&str> {
+        tables.iter().map(|t| t.1.as_str()).collect()
+    }
+
+    #[test]
+    fn scope_keeps_the_site_and_its_network_and_leaves_other_installs() {
+        let all = [
+            "wp_options",
+            "wp_posts",
+            "wp_blogs",
+            "wp_2_options",
+            "wp_2_posts",
+            "wp_shop_options",
+            "wp_shop_posts",
+            "wp_shop_woocommerce_orders",
+            "wpx7_options",
+            "wpx7_posts",
+            "legacy",
+            "wp_yoast_indexable",
+        ];
+        let (mine, others) = super::scope("wp_", all.iter().map(|n| t(n)).collect());
+        assert_eq!(
+            names(&mine),
+            [
+                "wp_options",
+                "wp_posts",
+                "wp_blogs",
+                "wp_2_options",
+                "wp_2_posts",
+                "wp_yoast_indexable"
+            ]
+        );
+        let others: Vec<&str> = others.iter().map(|o| o.1.as_str()).collect();
+        assert_eq!(
+            others,
+            [
+                "wp_shop_options",
+                "wp_shop_posts",
+                "wp_shop_woocommerce_orders",
+                "wpx7_options",
+                "wpx7_posts",
+                "legacy"
+            ]
+        );
+        // Without wp_blogs, wp_2_ is another install, not a network's site.
+        let (mine, _) = super::scope(
+            "wp_",
+            ["wp_options", "wp_posts", "wp_2_options", "wp_2_posts"]
+                .iter()
+                .map(|n| t(n))
+                .collect(),
+        );
+        assert_eq!(names(&mine), ["wp_options", "wp_posts"]);
+        let (mine, others) = super::scope("wpx7_", all.iter().map(|n| t(n)).collect());
+        assert_eq!(names(&mine), ["wpx7_options", "wpx7_posts"]);
+        assert_eq!(others.len(), all.len() - 2);
+    }
+
     use super::*;
 
     #[test]

@@ -113,6 +113,29 @@ pub async fn tables(pool: &PgPool) -> Result<Vec<(String, String, i64)>, sqlx::E
     .await
 }
 
+/// Sequences owned by a table column (`serial`, identity), as `((schema, sequence), (schema,
+/// table))`: a table left out of a copy leaves its sequences out too.
+pub async fn owned_sequences(
+    pool: &PgPool,
+) -> Result<Vec<((String, String), (String, String))>, sqlx::Error> {
+    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT sn.nspname::text, s.relname::text, tn.nspname::text, t.relname::text \
+         FROM pg_depend d \
+         JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' \
+         JOIN pg_namespace sn ON sn.oid = s.relnamespace \
+         JOIN pg_class t ON t.oid = d.refobjid \
+         JOIN pg_namespace tn ON tn.oid = t.relnamespace \
+         WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass \
+           AND d.deptype IN ('a', 'i')",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(ss, sn, ts, tn)| ((ss, sn), (ts, tn)))
+        .collect())
+}
+
 pub async fn database_exists(server: &PgPool, name: &str) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
         .bind(name)
@@ -225,12 +248,16 @@ pub fn client_program(name: &'static str, url: &DbUrl) -> Program {
         .secret_env("PGPASSWORD", url.password.clone())
 }
 
-/// `pg_dump` of one section of the schema (`pre-data` or `post-data`).
-pub fn dump_schema(source: &DbUrl, section: &str) -> Program {
-    client_program("pg_dump", source)
+/// `pg_dump` of one section of the schema (`pre-data` or `post-data`), without the tables of
+/// `excluded` (`(schema, table)`; matched exactly: double-quoted patterns are literal).
+pub fn dump_schema(source: &DbUrl, section: &str, excluded: &[(String, String)]) -> Program {
+    let mut program = client_program("pg_dump", source)
         .args(["--schema-only", "--no-owner", "--no-privileges"])
-        .arg(format!("--section={section}"))
-        .args(["--dbname", &source.database])
+        .arg(format!("--section={section}"));
+    for (schema, table) in excluded {
+        program = program.arg(format!("--exclude-table={}", quote_table(schema, table)));
+    }
+    program.args(["--dbname", &source.database])
 }
 
 /// `pg_dump` of one table's rows (COPY format), inside an exported snapshot when given.
@@ -288,13 +315,21 @@ pub async fn is_partitioned(pool: &PgPool, qualified: &str) -> Result<bool, sqlx
 }
 
 /// Copies every sequence's position from source to target (a per-table data dump omits them).
-pub async fn copy_sequences(source: &PgPool, target: &PgPool) -> Result<usize, sqlx::Error> {
+pub async fn copy_sequences(
+    source: &PgPool,
+    target: &PgPool,
+    excluded: &[(String, String)],
+) -> Result<usize, sqlx::Error> {
     let sequences: Vec<(String, String, Option<i64>, bool)> = sqlx::query_as(
         "SELECT schemaname::text, sequencename::text, last_value, last_value IS NOT NULL FROM pg_sequences \
          WHERE schemaname NOT IN ('pg_catalog', 'information_schema')",
     )
     .fetch_all(source)
     .await?;
+    let sequences: Vec<_> = sequences
+        .into_iter()
+        .filter(|(schema, name, _, _)| !excluded.iter().any(|e| (&e.0, &e.1) == (schema, name)))
+        .collect();
     for (schema, name, last, called) in &sequences {
         if let Some(last) = last {
             sqlx::query("SELECT setval($1::regclass, $2, $3)")

@@ -247,6 +247,16 @@ async fn validate(
     let mut tables = Vec::new();
     let mut skipped = Vec::new();
     let mut warnings = Vec::new();
+    // Named tables of another site's prefix are refused by name, whether or not the staging
+    // copy holds them (a copy holds the site's tables only).
+    for short in spec.tables.iter().flatten() {
+        let table = format!("{prefix}{short}");
+        if let Some((owner, _)) = others.iter().find(|(_, p)| table.starts_with(p.as_str())) {
+            warnings.push(format!(
+                "{table} belongs to site {owner} (its table prefix): not promoted"
+            ));
+        }
+    }
     for table in staging_tables {
         plan::check_table_name(&table)?;
         // Only this site's tables: its prefix, and not a longer prefix another registered
@@ -255,10 +265,10 @@ async fn validate(
             continue;
         }
         if let Some((owner, _)) = others.iter().find(|(_, p)| table.starts_with(p.as_str())) {
-            if spec.tables.is_some() {
-                warnings.push(format!(
-                    "{table} belongs to site {owner} (its table prefix): not promoted"
-                ));
+            let warning =
+                format!("{table} belongs to site {owner} (its table prefix): not promoted");
+            if spec.tables.is_some() && !warnings.contains(&warning) {
+                warnings.push(warning);
             }
             continue;
         }

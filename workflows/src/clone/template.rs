@@ -94,6 +94,15 @@ pub async fn try_template(
     if let Some(reason) = not_applicable(spec, source, incoming) {
         return Ok(CopyMethod::stream(reason));
     }
+    if !plan.not_copied.is_empty() {
+        return Ok(CopyMethod::stream(format!(
+            "production's database also holds {} tables that are not site {}'s (table prefix \
+             {:?}): a template would copy them, the stream copies the site's tables only",
+            plan.not_copied.len(),
+            site.name,
+            site.table_prefix
+        )));
+    }
     let hosts = super::plan::rewriter(site, plan)?.hosts();
     let density = density::estimate(source, plan, &hosts).await?;
     if !density.template_pays() && !spec.force_template {
