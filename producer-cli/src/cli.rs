@@ -411,6 +411,10 @@ pub struct CopyArgs {
     /// is slower than streaming, so by default such a copy streams).
     #[arg(long)]
     pub force_template: bool,
+    /// Uploads: compare the content of every file before reusing the staging copy's (by
+    /// default files under 1 MiB are compared, larger ones by size and modification time).
+    #[arg(long)]
+    pub checksum: bool,
 }
 
 /// Personal data on the copy (create and refresh).

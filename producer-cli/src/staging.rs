@@ -308,6 +308,9 @@ fn clone_message(
     if copy.force_template {
         spec["force_template"] = json!(true);
     }
+    if copy.checksum {
+        spec["checksum"] = json!(true);
+    }
     if anonymize.anonymize {
         spec["anonymize"] = json!(true);
         if let Some(login) = &anonymize.keep_admin {

@@ -928,3 +928,61 @@ async fn a_site_sharing_its_database_with_another_install_gets_only_its_own_tabl
     assert_eq!(code, Some(0), "{status}");
     assert!(before == fingerprint(&db), "production changed by destroy");
 }
+
+/// Issue #14: an upload rewritten with its size and mtime kept reaches staging on refresh
+/// (content compared below 1 MiB; every file with `--checksum`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refresh_copies_uploads_changed_with_the_same_size_and_mtime() {
+    let env = TestEnv::new("hostile-samestat").await;
+    let p = format!("ut_hq_{}", &env.namespace[1..]);
+    let _dbs = Databases(p.clone());
+    let db = format!("{p}_s");
+    let up = production(&env, &db, "q.example", 5);
+    let big = vec![1u8; (1 << 20) + 100];
+    std::fs::write(up.join("big.bin"), &big).unwrap();
+    let staging_up = env.dir.join("q-staging");
+    env.add_site(&[
+        "q",
+        "--url",
+        "https://q.example",
+        "--db",
+        &my_url(&db),
+        "--uploads",
+        up.to_str().unwrap(),
+        "--staging-uploads",
+        staging_up.to_str().unwrap(),
+    ]);
+    let _worker = env.worker(&[]);
+    let (code, status) = run(&env, &["staging", "create", "q"]);
+    assert_eq!(code, Some(0), "{status}");
+    let keep_stat = |path: &Path, bytes: &[u8]| {
+        let mtime = std::fs::metadata(path).unwrap().modified().unwrap();
+        std::fs::write(path, bytes).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+    };
+    keep_stat(&up.join("2026/12/a.jpg"), &[4u8; 4096]);
+    let mut other = big.clone();
+    other[7] = 2;
+    keep_stat(&up.join("big.bin"), &other);
+    let (code, status) = run(&env, &["staging", "refresh", "q"]);
+    assert_eq!(code, Some(0), "{status}");
+    let uploads = &status["job"]["result"]["uploads"];
+    assert_eq!(uploads["content_changed"], 1, "{uploads}");
+    assert_eq!(
+        std::fs::read(staging_up.join("2026/12/a.jpg")).unwrap(),
+        vec![4u8; 4096]
+    );
+    assert_eq!(std::fs::read(staging_up.join("big.bin")).unwrap(), big);
+    let (code, status) = run(&env, &["staging", "refresh", "q", "--checksum"]);
+    assert_eq!(code, Some(0), "{status}");
+    let uploads = &status["job"]["result"]["uploads"];
+    assert_eq!(uploads["content_changed"], 1, "{uploads}");
+    assert_eq!(std::fs::read(staging_up.join("big.bin")).unwrap(), other);
+    let (code, status) = run(&env, &["staging", "destroy", "q"]);
+    assert_eq!(code, Some(0), "{status}");
+}

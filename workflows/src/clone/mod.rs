@@ -18,6 +18,7 @@
 pub mod anonymize;
 pub mod backup;
 pub mod basic_auth;
+pub mod columns;
 pub mod copy_mysql;
 pub mod copy_pg;
 pub mod density;
@@ -230,6 +231,7 @@ async fn clone_site(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
                 let cancel = run.cancellation();
                 let progress_run = run.clone();
                 let owner = (site.name.clone(), job.id());
+                let checksum = spec.checksum;
                 let report = tokio::task::spawn_blocking(move || {
                     let current = live.exists().then_some(live.as_path());
                     uploads::sync(
@@ -237,6 +239,7 @@ async fn clone_site(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
                         current,
                         &incoming_uploads,
                         (&owner.0, owner.1),
+                        checksum,
                         |done, total| {
                             let pct = 90.0 + 8.0 * done as f32 / total.max(1) as f32;
                             progress_run

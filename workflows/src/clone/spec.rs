@@ -69,6 +69,10 @@ pub struct CloneSpec {
     /// rewriting in place is then slower than streaming).
     #[serde(default)]
     pub force_template: bool,
+    /// Uploads: compare every reused file's content, not only files below
+    /// `uploads::CONTENT_CHECK_BELOW` (slower on large libraries; rsync's `--checksum`).
+    #[serde(default)]
+    pub checksum: bool,
     /// Restore: the backup file to load (from `understudy site backups`).
     #[serde(default)]
     pub backup: Option<String>,

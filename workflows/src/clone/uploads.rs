@@ -1,8 +1,12 @@
 //! Uploads: an incremental copy of the production uploads directory into a new staging
 //! directory, swapped in at the end so a failed refresh leaves the previous staging intact.
 //!
-//! Files unchanged since the current staging copy (same size and modification time) are
-//! hard-linked from it instead of copied, unless the staging file *is* the production file (the
+//! Files unchanged since the current staging copy are hard-linked from it instead of copied.
+//! "Unchanged" is the same size and modification time and, for files below
+//! [`CONTENT_CHECK_BELOW`] (or every file with the spec's `checksum`, `--checksum`), the same
+//! bytes: a file rewritten in place with its size and mtime kept (`touch -r`, some
+//! optimisation plugins, restored backups) is copied again, as rsync's `--checksum` would.
+//! Files are hard-linked unless the staging file *is* the production file (the
 //! same inode): staging and production never share an inode. The rest are copied (to a
 //! temporary name, then renamed). Symbolic links are never followed (the walk reads link
 //! metadata) and, like special files, skipped and counted; a file or directory that cannot be
@@ -23,6 +27,11 @@ use crate::StepError;
 /// How many skipped paths a report names (the counts cover them all).
 const NAMED: usize = 20;
 
+/// Files smaller than this are compared byte for byte before they are reused (most thumbnails
+/// and documents; the full-size originals above it are compared by size and mtime unless the
+/// spec asks for `checksum`).
+pub const CONTENT_CHECK_BELOW: u64 = 1 << 20;
+
 /// What a sync did.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SyncReport {
@@ -40,6 +49,12 @@ pub struct SyncReport {
     pub unreadable_paths: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped_paths: Vec<String>,
+    /// Files whose content was compared before reuse.
+    #[serde(default)]
+    pub content_checked: u64,
+    /// Of those, files with the same size and mtime but other bytes: copied again.
+    #[serde(default)]
+    pub content_changed: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -67,6 +82,28 @@ fn same(a: &fs::Metadata, b: &fs::Metadata) -> bool {
     a.len() == b.len() && a.modified().ok() == b.modified().ok()
 }
 
+/// Whether two files hold the same bytes (read in step; an unreadable one is "different", so
+/// it is copied and any read error reported by the copy).
+fn same_content(a: &Path, b: &Path) -> bool {
+    use std::io::Read;
+    let (Ok(mut x), Ok(mut y)) = (fs::File::open(a), fs::File::open(b)) else {
+        return false;
+    };
+    let (mut bx, mut by) = (vec![0u8; 64 << 10], vec![0u8; 64 << 10]);
+    loop {
+        let n = match x.read(&mut bx) {
+            Ok(n) => n,
+            Err(_) => return false,
+        };
+        if n == 0 {
+            return y.read(&mut by[..1]).is_ok_and(|m| m == 0);
+        }
+        if y.read_exact(&mut by[..n]).is_err() || bx[..n] != by[..n] {
+            return false;
+        }
+    }
+}
+
 /// Whether `dir` is a directory with nothing in it.
 pub fn is_empty_dir(dir: &Path) -> bool {
     fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir())
@@ -86,6 +123,7 @@ pub fn sync(
     current: Option<&Path>,
     incoming: &Path,
     (site, job): (&str, Uuid),
+    checksum: bool,
     mut progress: impl FnMut(u64, u64),
     stop: impl Fn() -> bool,
 ) -> io::Result<SyncReport> {
@@ -114,6 +152,17 @@ pub fn sync(
             fs::symlink_metadata(c).is_ok_and(|m| {
                 m.is_file() && same(&m, &meta) && (m.dev(), m.ino()) != (meta.dev(), meta.ino())
             })
+        });
+        let reusable = reusable.filter(|existing| {
+            if !checksum && meta.len() >= CONTENT_CHECK_BELOW {
+                return true;
+            }
+            report.content_checked += 1;
+            let same = same_content(existing, &from);
+            if !same {
+                report.content_changed += 1;
+            }
+            same
         });
         match reusable {
             Some(existing) if fs::hard_link(&existing, &to).is_ok() => report.unchanged += 1,
@@ -267,7 +316,16 @@ mod tests {
         fs::write(source.join("2026/11/a.png"), b"aaaa").unwrap();
         fs::write(source.join("b.txt"), b"bb").unwrap();
         let job = Uuid::now_v7();
-        let first = sync(&source, None, &incoming, ("s", job), |_, _| {}, || false).unwrap();
+        let first = sync(
+            &source,
+            None,
+            &incoming,
+            ("s", job),
+            false,
+            |_, _| {},
+            || false,
+        )
+        .unwrap();
         assert_eq!((first.files, first.copied, first.bytes_total), (2, 2, 6));
         swap(&incoming, &live, "s", job).unwrap();
         assert_eq!(fs::read(live.join("2026/11/a.png")).unwrap(), b"aaaa");
@@ -278,6 +336,7 @@ mod tests {
             Some(&live),
             &incoming,
             ("s", job),
+            false,
             |_, _| {},
             || false,
         )
@@ -290,6 +349,83 @@ mod tests {
         swap(&incoming, &live, "s", job).unwrap(); // repeating a finished swap is a no-op
         assert_eq!(fs::read(live.join("b.txt")).unwrap(), b"bbbbbb");
         assert!(!incoming.exists());
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_file_changed_with_its_size_and_mtime_kept_is_copied_again() {
+        let root = std::env::temp_dir().join(format!("understudy-same-stat-{}", Uuid::new_v4()));
+        let (source, live, incoming) = (root.join("p"), root.join("s"), root.join("s.in"));
+        fs::create_dir_all(&source).unwrap();
+        let big = vec![7u8; CONTENT_CHECK_BELOW as usize + 10];
+        fs::write(source.join("small.css"), b"body{color:red}").unwrap();
+        fs::write(source.join("big.bin"), &big).unwrap();
+        let job = Uuid::now_v7();
+        sync(
+            &source,
+            None,
+            &incoming,
+            ("s", job),
+            false,
+            |_, _| {},
+            || false,
+        )
+        .unwrap();
+        swap(&incoming, &live, "s", job).unwrap();
+        // Same length, same mtime, other bytes (as `touch -r` after an in-place edit leaves it).
+        let rewrite = |name: &str, bytes: &[u8]| {
+            let path = source.join(name);
+            let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+            fs::write(&path, bytes).unwrap();
+            fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(mtime)
+                .unwrap();
+        };
+        rewrite("small.css", b"body{color:blu}");
+        let mut other = big.clone();
+        other[5] = 8;
+        rewrite("big.bin", &other);
+        let quick = sync(
+            &source,
+            Some(&live),
+            &incoming,
+            ("s", job),
+            false,
+            |_, _| {},
+            || false,
+        )
+        .unwrap();
+        assert_eq!(
+            (quick.content_checked, quick.content_changed, quick.copied),
+            (1, 1, 1)
+        );
+        assert_eq!(
+            fs::read(incoming.join("small.css")).unwrap(),
+            b"body{color:blu}"
+        );
+        assert_eq!(
+            fs::read(incoming.join("big.bin")).unwrap(),
+            big,
+            "big files go by size+mtime"
+        );
+        let full = sync(
+            &source,
+            Some(&live),
+            &incoming,
+            ("s", job),
+            true,
+            |_, _| {},
+            || false,
+        )
+        .unwrap();
+        assert_eq!(
+            (full.content_checked, full.content_changed, full.copied),
+            (2, 2, 2)
+        );
+        assert_eq!(fs::read(incoming.join("big.bin")).unwrap(), other);
         fs::remove_dir_all(&root).unwrap();
     }
 
@@ -313,6 +449,7 @@ mod tests {
             Some(&live),
             &incoming,
             ("s", job),
+            false,
             |_, _| {},
             || false,
         )
@@ -375,6 +512,7 @@ mod tests {
             None,
             &root.join("incoming"),
             ("s", Uuid::now_v7()),
+            false,
             |_, _| {},
             || false,
         )
