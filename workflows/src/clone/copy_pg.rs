@@ -9,6 +9,7 @@ use sqlx::{Connection, PgConnection};
 use std::sync::Arc;
 
 use super::anonymize::Anonymization;
+use super::columns;
 use super::ownership::{self, Mark, Owner, Role};
 use super::plan::{self, Plan, TableReport};
 use super::postgres;
@@ -145,12 +146,18 @@ pub async fn copy(
                         postgres::truncate(target, &qualified)
                             .await
                             .map_err(classify)?;
+                        // The dump does not say its column types: the schema copied first does.
+                        let columns = columns::rewrite_columns(target, &qualified)
+                            .await
+                            .map_err(classify)?;
+                        let kinds = columns::kinds_of(table, &columns);
                         let dump = postgres::dump_table(source, &qualified, snapshot.as_deref());
                         let stats = process::pipeline(
                             dump,
                             postgres::bulk_load(incoming, lz4),
                             move |input, output| {
-                                let mut adapter = PgCopyRewriter::new(&rewriter, &policy);
+                                let mut adapter = PgCopyRewriter::new(&rewriter, &policy)
+                                    .with_column_kinds(&kinds);
                                 if let Some(map) = &map {
                                     adapter = adapter.with_row_map(map.as_ref());
                                 }

@@ -11,9 +11,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::columns::{host_condition, rewrite_columns};
 use super::plan::Plan;
 use super::postgres;
-use super::template::{host_condition, text_columns};
 use crate::sites::DbUrl;
 use crate::StepError;
 
@@ -77,7 +77,7 @@ pub async fn estimate(source: &DbUrl, plan: &Plan, hosts: &[String]) -> Result<D
             continue;
         }
         let qualified = postgres::quote_table(schema, table);
-        let columns = text_columns(&pool, &qualified).await.map_err(fail)?;
+        let columns = rewrite_columns(&pool, &qualified).await.map_err(fail)?;
         if columns.is_empty() || hosts.is_empty() {
             samples.push((*bytes, 0, 1));
             continue;

@@ -87,6 +87,10 @@ pub struct TableReport {
     /// Anonymization: personal fields replaced, per location (e.g. `users.user_email`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub anonymized: BTreeMap<String, u64>,
+    /// Binary values (`bytea`, BLOB) holding a production host left as they were: their bytes
+    /// are not UTF-8 text.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub binary_kept: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -111,6 +115,7 @@ impl TableReport {
             malformed: t.malformed,
             literal_replacements: t.literal_replacements,
             anonymized,
+            binary_kept: t.binary_kept,
         }
     }
 }

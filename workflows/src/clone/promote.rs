@@ -379,6 +379,11 @@ async fn load(
             .execute(&pool)
             .await
             .map_err(fail)?;
+            let columns =
+                super::columns::rewrite_columns(&pool, &postgres::quote_table("public", table))
+                    .await
+                    .map_err(fail)?;
+            let kinds = super::columns::kinds_of(table, &columns);
             pool.close().await;
             let side = side.to_string();
             process::pipeline(
@@ -387,6 +392,7 @@ async fn load(
                 move |input, output| {
                     let mut remapped = CopySchemaRemap::new(output, "public", &side);
                     let stats = PgCopyRewriter::new(&rewriter, &policy)
+                        .with_column_kinds(&kinds)
                         .run(input, &mut remapped)
                         .map_err(rewrite_error)?;
                     std::io::Write::flush(&mut remapped)

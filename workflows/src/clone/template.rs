@@ -9,7 +9,8 @@
 //! result (`copy.method`, `copy.reason`) and a progress event say which path ran and why.
 //!
 //! The in-place rewrite of a table is one `psql --single-transaction`: the candidate rows
-//! (`ctid` + text columns, `COPY (SELECT …) TO STDOUT`) go through the same serialized-safe
+//! (`ctid` + the columns that can hold a URL — text, `bytea`, arrays of text: `clone::columns` —,
+//! `COPY (SELECT …) TO STDOUT`) go through the same serialized-safe
 //! rewriter as the stream into a temporary table named like the real one (so the policy —
 //! `guid`, kept options — applies), then one `UPDATE … FROM` by `ctid`. A crash re-runs the
 //! table's step from scratch: the update is all or nothing, and rewritten rows no longer match.
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use std::io::{BufRead, Read};
 use std::time::Instant;
 
+use super::columns::{host_condition, kinds_of, rewrite_columns, RewriteColumn};
 use super::density::{self, Density};
 use super::ownership::{self, Mark, Owner, Role};
 use super::plan::TableReport;
@@ -219,39 +221,9 @@ async fn create_from_template(
     }
 }
 
-/// Text-like columns of a table (where URLs can be), in order.
-pub async fn text_columns(
-    pool: &sqlx::PgPool,
-    qualified: &str,
-) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT attname::text FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 \
-         AND NOT attisdropped AND atttypid IN ('text'::regtype, 'varchar'::regtype, \
-         'bpchar'::regtype, 'json'::regtype, 'jsonb'::regtype) ORDER BY attnum",
-    )
-    .bind(qualified)
-    .fetch_all(pool)
-    .await
-}
-
-/// The SQL condition true for rows where one of `columns` contains one of `hosts`.
-pub fn host_condition(columns: &[String], hosts: &[String]) -> String {
-    let mut tests = Vec::new();
-    for c in columns {
-        for h in hosts {
-            tests.push(format!(
-                "strpos({}::text, '{}') > 0",
-                quote_ident(c),
-                h.replace('\'', "''")
-            ));
-        }
-    }
-    tests.join(" OR ")
-}
-
 /// The `COPY (SELECT ctid, cols …) TO STDOUT` reading the candidate rows of one table.
-pub fn candidates_query(qualified: &str, columns: &[String], hosts: &[String]) -> String {
-    let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+pub fn candidates_query(qualified: &str, columns: &[RewriteColumn], hosts: &[String]) -> String {
+    let cols: Vec<String> = columns.iter().map(|c| quote_ident(&c.name)).collect();
     format!(
         "COPY (SELECT ctid, {} FROM {qualified} WHERE {}) TO STDOUT",
         cols.join(", "),
@@ -348,7 +320,7 @@ pub async fn rewrite_table(
     cancel: tokio_util::sync::CancellationToken,
 ) -> Result<TableReport, StepError> {
     let qualified = postgres::quote_table(schema, table);
-    let columns = text_columns(pool, &qualified)
+    let columns = rewrite_columns(pool, &qualified)
         .await
         .map_err(|e| postgres::classify(&incoming.display(), e))?;
     let name = format!("{schema}.{table}");
@@ -364,7 +336,10 @@ pub async fn rewrite_table(
     let triggers = enabled_triggers(pool, &qualified)
         .await
         .map_err(|e| postgres::classify(&incoming.display(), e))?;
-    let (head, tail) = load_script(schema, table, &columns, &triggers);
+    let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
+    let (head, tail) = load_script(schema, table, &names, &triggers);
+    // The temporary table's COPY header names it like the real one: the kinds apply to it.
+    let kinds = kinds_of(table, &columns);
     let stats = process::pipeline(
         read,
         write,
@@ -374,6 +349,7 @@ pub async fn rewrite_table(
                 .chain(std::io::Cursor::new(tail.as_bytes()));
             let framed: &mut dyn BufRead = &mut framed;
             PgCopyRewriter::new(&rewriter, &policy)
+                .with_column_kinds(&kinds)
                 .run(framed, output)
                 .map_err(super::copy_pg::rewrite_error)
         },
@@ -457,9 +433,16 @@ mod tests {
 
     #[test]
     fn the_candidate_query_and_script_quote_identifiers() {
+        let column = |name: &str, kind| RewriteColumn {
+            name: name.into(),
+            kind,
+        };
         let q = candidates_query(
             "\"public\".\"wp_posts\"",
-            &["post_content".into(), "gu\"id".into()],
+            &[
+                column("post_content", crate::rewrite::ColumnKind::Text),
+                column("gu\"id", crate::rewrite::ColumnKind::Text),
+            ],
             &["shop.example".into()],
         );
         assert!(q.starts_with(

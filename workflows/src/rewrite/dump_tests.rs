@@ -378,3 +378,136 @@ fn json_inside_json_under_the_sql_literal_layers() {
     assert_eq!(out, insert(&new));
     assert_eq!(stats.tables["t"].replacements, 2);
 }
+
+fn hex(bytes: &[u8], upper: bool) -> String {
+    bytes
+        .iter()
+        .map(|b| {
+            if upper {
+                format!("{b:02X}")
+            } else {
+                format!("{b:02x}")
+            }
+        })
+        .collect()
+}
+
+/// A serialized value with the URL, as a plugin may keep it in a binary column.
+fn serialized_url(url: &str) -> String {
+    format!("a:1:{{s:3:\"url\";s:{}:\"{url}\";}}", url.len())
+}
+
+/// Bytes that are not UTF-8 but hold the production URL.
+const NOT_UTF8: &[u8] = b"\xff\xfe\x00 https://example.com/x \xc3\x28";
+
+#[test]
+fn pg_copy_rewrites_utf8_bytea_and_text_arrays_by_column_kind() {
+    let rw = rewriter();
+    let policy = Policy::wordpress();
+    let kinds = super::ColumnKinds::new()
+        .with("wp_files", "data", super::ColumnKind::Binary)
+        .with("wp_files", "tags", super::ColumnKind::TextArray);
+    let (old, new) = (
+        serialized_url("https://example.com/a"),
+        serialized_url("https://staging.example.com/a"),
+    );
+    // bytea in COPY text: `\\x` + hex (the backslash escaped by COPY); escape format too.
+    let row =
+        |id: u32, data: &str, tags: &str, note: &str| format!("{id}\t{data}\t{tags}\t{note}\n");
+    let array = |v: &str| format!("{{\"{}\",plain}}", v.replace('"', "\\\\\""));
+    let dump = |rows: &[String]| {
+        format!(
+            "COPY public.wp_files (id, data, tags, note) FROM stdin;\n{}\\.\n",
+            rows.concat()
+        )
+    };
+    let hex_url = format!("\\\\x{}", hex(b"https://example.com", false));
+    let input = dump(&[
+        row(
+            1,
+            &format!("\\\\x{}", hex(old.as_bytes(), false)),
+            &array(&old),
+            "\\N",
+        ),
+        row(2, &format!("\\\\x{}", hex(NOT_UTF8, false)), "\\N", "x"),
+        row(3, "https://example.com/\\\\000\\\\\\\\", "{}", &hex_url),
+        row(4, "\\N", "{NULL,https://example.com}", "\\N"),
+    ]);
+    let expected = dump(&[
+        row(
+            1,
+            &format!("\\\\x{}", hex(new.as_bytes(), false)),
+            &array(&new),
+            "\\N",
+        ),
+        row(2, &format!("\\\\x{}", hex(NOT_UTF8, false)), "\\N", "x"),
+        row(
+            3,
+            &format!("\\\\x{}", hex(b"https://staging.example.com/\0\\", false)),
+            "{}",
+            &hex_url,
+        ),
+        row(4, "\\N", "{NULL,\"https://staging.example.com\"}", "\\N"),
+    ]);
+    let mut out = Vec::new();
+    let stats = PgCopyRewriter::new(&rw, &policy)
+        .with_column_kinds(&kinds)
+        .run(input.as_bytes(), &mut out)
+        .unwrap();
+    assert_eq!(String::from_utf8(out).unwrap(), expected);
+    let t = &stats.tables["public.wp_files"];
+    assert_eq!((t.values_changed, t.replacements), (4, 4));
+    assert_eq!(t.binary_kept, 1, "the non-UTF-8 bytea is kept and counted");
+    assert_eq!(t.malformed, 0);
+    // Without kinds nothing in the bytea is seen; the array is rewritten as text.
+    let (out, _) = pg(&input).unwrap();
+    assert!(out.contains(&format!("\\\\x{}", hex(old.as_bytes(), false))));
+}
+
+#[test]
+fn mysqldump_rewrites_utf8_blobs_and_keeps_other_bytes() {
+    let (old, new) = (
+        serialized_url("https://example.com/a"),
+        serialized_url("https://staging.example.com/a"),
+    );
+    let dump = |a: &str, b: &str, c: &str, d: &str, e: &str| {
+        format!(
+            "CREATE TABLE `wp_files` (\n  `id` int NOT NULL,\n  `data` longblob,\n  `note` varbinary(255) DEFAULT NULL,\n  `fixed` binary(40) DEFAULT NULL,\n  `small` tinyblob,\n  `text` longtext,\n  PRIMARY KEY (`id`)\n);\n\
+             INSERT INTO `wp_files` VALUES (1,{a},{b},{c},{d},{e}),(2,0x{},NULL,NULL,'',NULL);\n",
+            hex(NOT_UTF8, true),
+        )
+    };
+    let url_hex = hex(b"https://example.com", true);
+    let input = dump(
+        &format!("0x{}", hex(old.as_bytes(), true)),
+        &format!("X'{}'", hex(b"//example.com/x", false)),
+        &format!("0x{url_hex}"),
+        "_binary 'https://example.com'",
+        &format!("'0x{url_hex}'"),
+    );
+    let expected = dump(
+        &format!("0x{}", hex(new.as_bytes(), true)),
+        &format!("0x{}", hex(b"//staging.example.com/x", true)),
+        &format!("0x{url_hex}"),
+        "_binary 'https://staging.example.com'",
+        &format!("'0x{url_hex}'"),
+    );
+    let (out, stats) = my(&input).unwrap();
+    assert_eq!(out, expected);
+    let t = &stats.tables["wp_files"];
+    assert_eq!((t.rows, t.values_changed, t.replacements), (2, 3, 3));
+    assert_eq!(t.binary_kept, 1, "the non-UTF-8 longblob");
+    // `_binary` strings (a dump without --hex-blob): UTF-8 rewritten, other bytes kept.
+    let rw = rewriter();
+    let policy = Policy::wordpress();
+    let mut out = Vec::new();
+    let input: &[u8] = b"CREATE TABLE `t` (\n  `b` blob\n);\n\
+        INSERT INTO `t` VALUES (_binary '\\0 https://example.com \\Z'),(_binary '\xff https://example.com'),('\xfe https://example.com');\n";
+    let stats = MysqlDumpRewriter::new(&rw, &policy)
+        .run(input, &mut out)
+        .unwrap();
+    let expected: &[u8] = b"CREATE TABLE `t` (\n  `b` blob\n);\n\
+        INSERT INTO `t` VALUES (_binary '\\0 https://staging.example.com \\Z'),(_binary '\xff https://example.com'),('\xfe https://example.com');\n";
+    assert_eq!(out, expected, "{}", String::from_utf8_lossy(&out));
+    assert_eq!(stats.tables["t"].binary_kept, 2);
+}

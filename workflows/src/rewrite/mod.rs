@@ -65,6 +65,8 @@
 //! (COPY) or statement (mysqldump), which is held whole; column names of a mysqldump come from
 //! `CREATE TABLE` in mysqldump's one-column-per-line layout.
 
+mod binary;
+pub mod column_kind;
 pub mod error;
 pub mod literal;
 mod literal_tokens;
@@ -72,6 +74,7 @@ pub mod mysql_dump;
 mod mysql_escape;
 mod mysql_insert;
 mod mysql_syntax;
+mod pg_array;
 pub mod pg_copy;
 mod pg_escape;
 pub mod policy;
@@ -83,6 +86,7 @@ pub mod stats;
 mod url_grammar;
 mod url_match;
 
+pub use column_kind::{ColumnKind, ColumnKinds};
 pub use error::RewriteError;
 pub use literal::{Boundary, Literals, LiteralsBuilder};
 pub use mysql_dump::MysqlDumpRewriter;

@@ -1,7 +1,8 @@
 //! Streaming rewrite of a MySQL/MariaDB `mysqldump` between the dump tool and the loader, one
 //! statement at a time.
 //!
-//! `CREATE TABLE` statements are read (and passed through) to learn each table's column order;
+//! `CREATE TABLE` statements are read (and passed through) to learn each table's column order
+//! and its binary columns (BLOB, VARBINARY: their `0x…` values are rewritten when UTF-8);
 //! `INSERT`/`REPLACE ... VALUES` statements get their string values rewritten
 //! (`mysql_insert`); every other line passes through byte-for-byte. mysqldump writes an
 //! INSERT on one line however long (extended inserts); a statement whose string spans lines is
@@ -10,6 +11,7 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufWriter, Write};
 
+use super::column_kind::{ColumnKind, ColumnKinds};
 use super::error::RewriteError;
 use super::mysql_escape::has_identity_escape;
 use super::mysql_insert::{parse_insert_header, rewrite_insert, InsertJob, ScanError};
@@ -36,6 +38,8 @@ struct Session<'a, R, W: Write> {
     stats: DumpStats,
     /// Column order per table, from `CREATE TABLE`.
     columns: HashMap<String, Vec<String>>,
+    /// Binary columns, from `CREATE TABLE`.
+    kinds: ColumnKinds,
     /// Rows seen so far per table (to number malformed values).
     rows: HashMap<String, u64>,
     /// The `CREATE TABLE` being read: name and columns so far.
@@ -75,6 +79,7 @@ impl<'a> MysqlDumpRewriter<'a> {
             out: BufWriter::with_capacity(1 << 20, output),
             stats: DumpStats::default(),
             columns: HashMap::new(),
+            kinds: ColumnKinds::new(),
             rows: HashMap::new(),
             creating: None,
             line_no: 0,
@@ -130,8 +135,11 @@ impl<R: BufRead, W: Write> Session<'_, R, W> {
     }
 
     fn line(&mut self, line: &mut Vec<u8>) -> Result<(), RewriteError> {
-        if let Some((_, cols)) = self.creating.as_mut() {
-            if let Some(col) = create_table_column(line) {
+        if let Some((table, cols)) = self.creating.as_mut() {
+            if let Some((col, kind)) = create_table_column(line) {
+                if kind != ColumnKind::Text {
+                    self.kinds.set(table, &col, kind);
+                }
                 cols.push(col);
             } else if line.trim_ascii_start().starts_with(b")") {
                 let (name, cols) = self.creating.take().expect("checked above");
@@ -142,6 +150,9 @@ impl<R: BufRead, W: Write> Session<'_, R, W> {
         let head = line.trim_ascii_start();
         if starts_with_ci(head, b"CREATE TABLE") {
             self.creating = create_table_name(line).map(|name| (name, Vec::new()));
+            if let Some((name, _)) = &self.creating {
+                self.kinds.forget(name);
+            }
             return self.write(line);
         }
         if starts_with_ci(head, b"INSERT") || starts_with_ci(head, b"REPLACE") {
@@ -166,6 +177,11 @@ impl<R: BufRead, W: Write> Session<'_, R, W> {
             table: Some(header.table.clone()),
             reason,
         };
+        let kinds = columns
+            .as_deref()
+            .map(|c| self.kinds.resolve(&header.table, c))
+            .unwrap_or_default();
+        let has_binary = kinds.contains(&ColumnKind::Binary);
         let map = match self.row_map {
             Some(m) if m.wants(&header.table) => match columns.as_deref() {
                 Some(cols) => m.table(&header.table, cols),
@@ -178,8 +194,10 @@ impl<R: BufRead, W: Write> Session<'_, R, W> {
             _ => None,
         };
         loop {
-            let may_match =
-                map.is_some() || self.rewriter.may_contain_match(stmt) || has_identity_escape(stmt);
+            let may_match = map.is_some()
+                || has_binary
+                || self.rewriter.may_contain_match(stmt)
+                || has_identity_escape(stmt);
             let plan = if may_match {
                 self.policy.plan(&header.table, columns.as_deref())?
             } else {
@@ -190,6 +208,7 @@ impl<R: BufRead, W: Write> Session<'_, R, W> {
                 plan: &plan,
                 map: map.as_deref(),
                 columns: columns.as_deref(),
+                kinds: &kinds,
                 may_match,
             };
             self.scratch.clear();

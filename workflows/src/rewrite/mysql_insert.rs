@@ -1,19 +1,24 @@
 //! One `INSERT`/`REPLACE ... VALUES (...),(...);` statement of a mysqldump: its header (table,
 //! optional column list) and its tuples, with the string values rewritten in place.
 //!
-//! Only quoted string literals (optionally with a charset introducer such as `_binary` or
-//! `_utf8mb4`) are ever rewritten. Numbers, `NULL`, `0x…` hex blobs (`--hex-blob`), `X'…'` and
-//! `b'…'` literals are copied as they are. Unchanged bytes are copied verbatim, so a statement
+//! Quoted string literals (optionally with a charset introducer such as `_binary` or
+//! `_utf8mb4`) are rewritten; so are the hex literals (`0x…` from `--hex-blob`, `X'…'`) of the
+//! table's binary columns (BLOB, VARBINARY: [`ColumnKind::Binary`]), decoded, rewritten only when
+//! their bytes are UTF-8 and written back as `0x…`; a `_binary '…'` string or any string of a
+//! binary column follows the same UTF-8 rule. Numbers, `NULL`, `b'…'` literals and hex literals
+//! of other columns are copied as they are. Unchanged bytes are copied verbatim, so a statement
 //! without a change is written back byte-for-byte.
 
 use std::ops::Range;
 
 use memchr::memchr2;
 
+use super::binary::{decode_hex, encode_hex, reencoded, rewrite_binary};
+use super::column_kind::ColumnKind;
 use super::mysql_escape::{decode, encode, has_identity_escape};
 use super::mysql_syntax::Cursor;
 use super::policy::TablePlan;
-use super::rewriter::Rewriter;
+use super::rewriter::{Outcome, Rewriter};
 use super::row_map::{replacement_for, Replacement, TableMap};
 use super::stats::TableStats;
 
@@ -40,9 +45,16 @@ pub(crate) enum ScanError {
 /// A value of a tuple.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Item {
-    /// A quoted string: the content between the quotes (still escaped).
-    Str { content: Range<usize>, quote: u8 },
-    /// Anything else (number, NULL, hex, bit literal).
+    /// A quoted string: the content between the quotes (still escaped); `binary` with the
+    /// `_binary` introducer.
+    Str {
+        content: Range<usize>,
+        quote: u8,
+        binary: bool,
+    },
+    /// A hex literal (`0x4142`, `X'4142'`): its digits.
+    Hex { digits: Range<usize> },
+    /// Anything else (number, NULL, bit literal).
     Other,
 }
 
@@ -115,6 +127,8 @@ pub(crate) struct InsertJob<'a> {
     /// Whole-field replacements for this table, if any.
     pub(crate) map: Option<&'a dyn TableMap>,
     pub(crate) columns: Option<&'a [String]>,
+    /// The kind of each column, in value order (empty when the columns are unknown: all text).
+    pub(crate) kinds: &'a [ColumnKind],
     /// Whether any value may need rewriting; when false the tuples are only counted.
     pub(crate) may_match: bool,
 }
@@ -221,13 +235,13 @@ fn process_row(
         copied,
     } = buf;
     let field = |i: usize| match &items.get(i)?.0 {
-        Item::Str { content, quote } => {
+        Item::Str { content, quote, .. } => {
             let mut v = Vec::new();
             decode(&stmt[content.clone()], *quote, &mut v);
             Some(v)
         }
-        // Numbers as written; NULL is NULL.
-        Item::Other => {
+        // Numbers and hex as written; NULL is NULL.
+        Item::Hex { .. } | Item::Other => {
             let raw = &stmt[items[i].1.clone()];
             (!raw.eq_ignore_ascii_case(b"NULL")).then(|| raw.to_vec())
         }
@@ -236,8 +250,10 @@ fn process_row(
     if let Some(map) = job.map {
         map.map_row(&mut { field }, mapped);
     }
-    let row_has_candidate = items.iter().any(|(item, _)| match item {
+    let binary_column = |i: usize| job.kinds.get(i) == Some(&ColumnKind::Binary);
+    let row_has_candidate = items.iter().enumerate().any(|(i, (item, _))| match item {
         Item::Str { content, .. } => needs_look(job.rewriter, &stmt[content.clone()]),
+        Item::Hex { digits } => binary_column(i) && hex_holds_candidate(job.rewriter, stmt, digits),
         Item::Other => false,
     });
     if !row_has_candidate && mapped.is_empty() {
@@ -247,16 +263,21 @@ fn process_row(
         && job.plan.has_row_rules()
         && job.plan.skips_row(|i| match &items.get(i)?.0 {
             Item::Str { .. } => field(i),
-            Item::Other => None,
+            Item::Hex { .. } | Item::Other => None,
         });
     if skip_row {
         res.counts.rows_protected += 1;
     }
-    for (i, (item, _)) in items.iter().enumerate() {
-        let Item::Str { content, quote } = item else {
-            continue;
+    for (i, (item, token)) in items.iter().enumerate() {
+        // The bytes to replace, and the value's real bytes decoded into `value`.
+        let (span, binary) = match item {
+            Item::Str {
+                content, binary, ..
+            } => (content.clone(), *binary || binary_column(i)),
+            Item::Hex { .. } if binary_column(i) => (token.clone(), true),
+            _ => continue,
         };
-        if let Some(r) = replacement_for(mapped, i) {
+        if let (Some(r), Item::Str { content, .. }) = (replacement_for(mapped, i), item) {
             out.extend_from_slice(&stmt[*copied..content.start]);
             encode(&r.value, out);
             *copied = content.end;
@@ -268,12 +289,22 @@ fn process_row(
         if skip_row || !row_has_candidate {
             continue;
         }
-        let raw = &stmt[content.clone()];
-        if !needs_look(job.rewriter, raw) {
-            continue;
-        }
         value.clear();
-        decode(raw, *quote, value);
+        match item {
+            Item::Str { content, quote, .. } => {
+                let raw = &stmt[content.clone()];
+                if !needs_look(job.rewriter, raw) {
+                    continue;
+                }
+                decode(raw, *quote, value);
+            }
+            Item::Hex { digits } => {
+                if !decode_hex(&stmt[digits.clone()], value) {
+                    continue;
+                }
+            }
+            Item::Other => continue,
+        }
         if !job.rewriter.may_contain_match(value) {
             continue;
         }
@@ -281,21 +312,52 @@ fn process_row(
             res.counts.values_protected += 1;
             continue;
         }
-        let outcome = job.rewriter.rewrite_value(value);
+        let outcome = if binary {
+            match rewrite_binary(job.rewriter, value) {
+                Some(o) if matches!(item, Item::Hex { .. }) => reencoded(o, hex_literal),
+                Some(o) => o,
+                None => {
+                    res.counts.binary_kept += 1;
+                    continue;
+                }
+            }
+        } else {
+            job.rewriter.rewrite_value(value)
+        };
         if outcome.malformed {
             res.counts.malformed += 1;
             res.malformed.push((row, i));
         }
         if outcome.changed() {
-            out.extend_from_slice(&stmt[*copied..content.start]);
-            encode(&outcome.value, out);
-            *copied = content.end;
+            out.extend_from_slice(&stmt[*copied..span.start]);
+            write_value(item, &outcome, out);
+            *copied = span.end;
             res.changed = true;
             res.counts.values_changed += 1;
             res.counts.replacements += outcome.replacements as u64;
             res.counts.literal_replacements += outcome.literal_replacements as u64;
         }
     }
+}
+
+/// Writes a changed value in its literal's form: string content escaped, hex as it came.
+fn write_value(item: &Item, outcome: &Outcome<'_>, out: &mut Vec<u8>) {
+    match item {
+        Item::Hex { .. } => out.extend_from_slice(&outcome.value),
+        _ => encode(&outcome.value, out),
+    }
+}
+
+/// `0x` + upper-case hex, as `mysqldump --hex-blob` writes bytes.
+fn hex_literal(bytes: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(b"0x");
+    encode_hex(bytes, true, out);
+}
+
+/// Whether the bytes of the hex digits `stmt[digits]` hold a candidate host.
+fn hex_holds_candidate(rewriter: &Rewriter, stmt: &[u8], digits: &Range<usize>) -> bool {
+    let mut bytes = Vec::new();
+    decode_hex(&stmt[digits.clone()], &mut bytes) && rewriter.may_contain_match(&bytes)
 }
 
 fn needs_look(rewriter: &Rewriter, raw: &[u8]) -> bool {
@@ -336,10 +398,15 @@ fn value(p: &mut Cursor<'_>) -> Result<Item, ScanError> {
             let end = string_end(s, p.i, c)?;
             let content = p.i + 1..end - 1;
             p.i = end;
-            Ok(Item::Str { content, quote: c })
+            Ok(Item::Str {
+                content,
+                quote: c,
+                binary: false,
+            })
         }
         b'_' => {
             // Charset introducer: `_binary 'x'`, `_utf8mb4'x'`.
+            let introducer = p.i;
             p.i += 1;
             while p
                 .peek()
@@ -347,18 +414,30 @@ fn value(p: &mut Cursor<'_>) -> Result<Item, ScanError> {
             {
                 p.i += 1;
             }
+            let binary = s[introducer..p.i].eq_ignore_ascii_case(b"_binary");
             p.ws();
             match p.peek().ok_or(ScanError::NeedMore)? {
                 q @ (b'\'' | b'"') => {
                     let end = string_end(s, p.i, q)?;
                     let content = p.i + 1..end - 1;
                     p.i = end;
-                    Ok(Item::Str { content, quote: q })
+                    Ok(Item::Str {
+                        content,
+                        quote: q,
+                        binary,
+                    })
                 }
                 _ => Err(bad("charset introducer without a string")),
             }
         }
-        b'x' | b'X' | b'b' | b'B' if next == Some(b'\'') => {
+        b'x' | b'X' if next == Some(b'\'') => {
+            let open = p.i + 1;
+            p.i = string_end(s, open, b'\'')?;
+            Ok(Item::Hex {
+                digits: open + 1..p.i - 1,
+            })
+        }
+        b'b' | b'B' if next == Some(b'\'') => {
             p.i = string_end(s, p.i + 1, b'\'')?;
             Ok(Item::Other)
         }
@@ -375,6 +454,11 @@ fn value(p: &mut Cursor<'_>) -> Result<Item, ScanError> {
             }
             if p.i == start {
                 return Err(bad("empty value"));
+            }
+            if s[start..].starts_with(b"0x") {
+                return Ok(Item::Hex {
+                    digits: start + 2..p.i,
+                });
             }
             Ok(Item::Other)
         }

@@ -1,6 +1,8 @@
 //! SQL lexing shared by the mysqldump adapter: a byte cursor that skips whitespace and `/* */`
 //! comments, keywords, backtick-quoted identifiers, and the bits of `CREATE TABLE` that give a
-//! table's column order.
+//! table's column order and which columns hold bytes.
+
+use super::column_kind::ColumnKind;
 
 /// A tiny byte cursor for the statement head and the tuples.
 pub(super) struct Cursor<'s> {
@@ -77,15 +79,34 @@ impl<'s> Cursor<'s> {
     }
 }
 
-/// Parses the column name of a `CREATE TABLE` body line (`` `name` type ...``); `None` for keys,
-/// constraints and the closing line.
-pub(crate) fn create_table_column(line: &[u8]) -> Option<String> {
+/// Parses the column name and kind of a `CREATE TABLE` body line (`` `name` type ...``); `None`
+/// for keys, constraints and the closing line. BLOB types and `varbinary` are binary; fixed
+/// `binary(n)` is not (its values are padded to their length, which a rewrite cannot keep), nor
+/// is anything else.
+pub(crate) fn create_table_column(line: &[u8]) -> Option<(String, ColumnKind)> {
     let mut p = Cursor { s: line, i: 0 };
     p.ws();
     if p.peek() != Some(b'`') {
         return None;
     }
-    p.ident()
+    let name = p.ident()?;
+    let binary = p.word().is_some_and(|t| {
+        [
+            &b"tinyblob"[..],
+            b"blob",
+            b"mediumblob",
+            b"longblob",
+            b"varbinary",
+        ]
+        .iter()
+        .any(|b| t.eq_ignore_ascii_case(b))
+    });
+    let kind = if binary {
+        ColumnKind::Binary
+    } else {
+        ColumnKind::Text
+    };
+    Some((name, kind))
 }
 
 /// The table name of a `CREATE TABLE [IF NOT EXISTS] name (` line.

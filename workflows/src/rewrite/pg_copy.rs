@@ -6,14 +6,20 @@
 //! block. Every other line (DDL, `SET`, comments, function bodies) passes through byte-for-byte;
 //! `INSERT` statements outside COPY blocks (`pg_dump --inserts`) are passed through and counted
 //! in [`DumpStats::statements_not_rewritten`]. A line without any candidate host is copied
-//! without being split into fields, unless a [`RowMap`] applies to its table.
+//! without being split into fields, unless a [`RowMap`] applies to its table or the table has a
+//! binary column (a `bytea` field is hex, `\\x…`, so its host cannot be seen before decoding).
+//! Columns the caller names in [`ColumnKinds`] are read in their own format: `bytea` values are
+//! decoded and rewritten only when UTF-8 (`binary`), arrays element by element (`pg_array`).
 
 use std::io::{BufRead, BufWriter, Write};
 use std::ops::Range;
 
 use memchr::memchr_iter;
 
+use super::binary::{decode_bytea, encode_bytea, reencoded, rewrite_binary};
+use super::column_kind::{ColumnKind, ColumnKinds};
 use super::error::RewriteError;
+use super::pg_array::rewrite_array;
 use super::pg_escape::{decode, encode, has_numeric_escape, NULL_FIELD};
 use super::policy::{Policy, TablePlan};
 use super::rewriter::Rewriter;
@@ -26,12 +32,15 @@ pub struct PgCopyRewriter<'a> {
     policy: &'a Policy,
     row_map: Option<&'a dyn RowMap>,
     freeze_into: Option<&'a str>,
+    kinds: Option<&'a ColumnKinds>,
 }
 
 /// The COPY block being read.
 struct Block {
     table: String,
     columns: Vec<String>,
+    /// The kind of each column (all text when the caller named none).
+    kinds: Vec<ColumnKind>,
     plan: TablePlan,
     map: Option<Box<dyn TableMap>>,
     counts: TableStats,
@@ -45,7 +54,15 @@ impl<'a> PgCopyRewriter<'a> {
             policy,
             row_map: None,
             freeze_into: None,
+            kinds: None,
         }
+    }
+
+    /// Reads the columns `kinds` names in their own format (`bytea`, arrays of text); the
+    /// others are text.
+    pub fn with_column_kinds(mut self, kinds: &'a ColumnKinds) -> Self {
+        self.kinds = Some(kinds);
+        self
     }
 
     /// Loads every COPY block `WITH (FREEZE)` after `TRUNCATE <table>` (`table` already quoted):
@@ -154,9 +171,14 @@ impl<'a> PgCopyRewriter<'a> {
             }
             _ => None,
         };
+        let kinds = match self.kinds {
+            Some(k) => k.resolve(&name, &columns),
+            None => Vec::new(),
+        };
         Ok(Some(Block {
             table,
             columns,
+            kinds,
             plan,
             map,
             counts: TableStats::default(),
@@ -177,7 +199,12 @@ impl<'a> PgCopyRewriter<'a> {
         // COPY accepts \n, \r\n (and \r) line ends; data CRs are always escaped as `\r`.
         let body = line.strip_suffix(b"\n").unwrap_or(line);
         let body = body.strip_suffix(b"\r").unwrap_or(body);
-        if b.map.is_none() && !self.rewriter.may_contain_match(body) && !has_numeric_escape(body) {
+        let has_binary = b.kinds.contains(&ColumnKind::Binary);
+        if b.map.is_none()
+            && !has_binary
+            && !self.rewriter.may_contain_match(body)
+            && !has_numeric_escape(body)
+        {
             out.write_all(line)?;
             return Ok(line.len());
         }
@@ -236,21 +263,46 @@ impl<'a> PgCopyRewriter<'a> {
                 continue;
             }
             let raw = &body[range.clone()];
+            let kind = b.kinds.get(i).copied().unwrap_or_default();
             if raw == NULL_FIELD
-                || (!self.rewriter.may_contain_match(raw) && !has_numeric_escape(raw))
+                || (kind != ColumnKind::Binary
+                    && !self.rewriter.may_contain_match(raw)
+                    && !has_numeric_escape(raw))
             {
                 continue;
             }
             s.value.clear();
             decode(raw, &mut s.value);
-            if !self.rewriter.may_contain_match(&s.value) {
+            if kind == ColumnKind::Binary {
+                s.bytes.clear();
+                if !decode_bytea(&s.value, &mut s.bytes) {
+                    // Not a bytea's text form: the column is not what the catalog said; leave it.
+                    continue;
+                }
+            }
+            let real = if kind == ColumnKind::Binary {
+                &s.bytes
+            } else {
+                &s.value
+            };
+            if !self.rewriter.may_contain_match(real) {
                 continue;
             }
             if b.plan.skips_column(i) {
                 b.counts.values_protected += 1;
                 continue;
             }
-            let outcome = self.rewriter.rewrite_value(&s.value);
+            let outcome = match kind {
+                ColumnKind::Text => self.rewriter.rewrite_value(real),
+                ColumnKind::TextArray => rewrite_array(self.rewriter, real),
+                ColumnKind::Binary => match rewrite_binary(self.rewriter, real) {
+                    Some(o) => reencoded(o, encode_bytea),
+                    None => {
+                        b.counts.binary_kept += 1;
+                        continue;
+                    }
+                },
+            };
             if outcome.malformed {
                 b.counts.malformed += 1;
                 let column = b.columns.get(i).cloned().unwrap_or_else(|| format!("#{i}"));
@@ -282,6 +334,8 @@ struct Scratch {
     fields: Vec<Range<usize>>,
     mapped: Vec<Replacement>,
     value: Vec<u8>,
+    /// The real bytes of a `bytea` field.
+    bytes: Vec<u8>,
     line: Vec<u8>,
 }
 

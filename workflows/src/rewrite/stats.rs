@@ -25,6 +25,9 @@ pub struct TableStats {
     pub rows_protected: u64,
     /// Values containing a candidate host that the policy's column rules left alone.
     pub values_protected: u64,
+    /// Binary values (`bytea`, BLOB) containing a candidate host left unchanged because their
+    /// bytes are not UTF-8 text.
+    pub binary_kept: u64,
 }
 
 impl TableStats {
@@ -37,6 +40,7 @@ impl TableStats {
         self.malformed += other.malformed;
         self.rows_protected += other.rows_protected;
         self.values_protected += other.values_protected;
+        self.binary_kept += other.binary_kept;
     }
 }
 
