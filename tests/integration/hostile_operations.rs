@@ -986,3 +986,63 @@ async fn a_refresh_copies_uploads_changed_with_the_same_size_and_mtime() {
     let (code, status) = run(&env, &["staging", "destroy", "q"]);
     assert_eq!(code, Some(0), "{status}");
 }
+
+/// Issue #14: production's views of the site are on staging, reading staging's tables; a
+/// refresh (which parks the previous copy) keeps them; production is byte-identical.
+#[tokio::test(flavor = "multi_thread")]
+async fn mariadb_views_of_the_site_are_made_on_staging_and_read_staging() {
+    let env = TestEnv::new("hostile-views").await;
+    let p = format!("ut_hv_{}", &env.namespace[1..]);
+    let _dbs = Databases(p.clone());
+    let db = format!("{p}_s");
+    let up = production(&env, &db, "v.example", 8);
+    mysql_exec(
+        Some(&db),
+        "CREATE SQL SECURITY INVOKER VIEW wp_published AS SELECT ID, post_title FROM wp_posts WHERE post_status = 'publish';\
+         CREATE VIEW legacy_report AS SELECT COUNT(*) AS n FROM wp_posts;",
+    );
+    env.add_site(&[
+        "v",
+        "--url",
+        "https://v.example",
+        "--db",
+        &my_url(&db),
+        "--uploads",
+        up.to_str().unwrap(),
+        "--staging-uploads",
+        env.dir.join("v-staging").to_str().unwrap(),
+    ]);
+    let before = fingerprint(&db);
+    let _worker = env.worker(&[]);
+    for action in ["create", "refresh"] {
+        let (code, status) = run(&env, &["staging", action, "v"]);
+        assert_eq!(code, Some(0), "{action}: {status}");
+        let views = &status["job"]["result"]["views"];
+        assert_eq!(
+            views["created"],
+            serde_json::json!(["wp_published"]),
+            "{views}"
+        );
+        let staging = MySqlPool::connect(&my_url(&format!("{db}_staging")))
+            .await
+            .unwrap();
+        sqlx::query("UPDATE wp_posts SET post_title = 'only on staging' WHERE ID = 1")
+            .execute(&staging)
+            .await
+            .unwrap();
+        let title: String =
+            sqlx::query_scalar("SELECT CAST(post_title AS CHAR) FROM wp_published WHERE ID = 1")
+                .fetch_one(&staging)
+                .await
+                .unwrap();
+        assert_eq!(
+            title, "only on staging",
+            "{action}: the view reads another database"
+        );
+        staging.close().await;
+        assert!(before == fingerprint(&db), "{action}: production changed");
+    }
+    let (code, status) = run(&env, &["staging", "destroy", "v"]);
+    assert_eq!(code, Some(0), "{status}");
+    assert!(before == fingerprint(&db), "production changed by destroy");
+}

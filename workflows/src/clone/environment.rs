@@ -328,6 +328,11 @@ pub async fn swap(
                         .await
                         .map_err(fail)?;
                     ownership::fulfilled(db, staging).await?;
+                    // Views cannot be renamed into another database: the `views` step after
+                    // the swap makes the new copy's.
+                    super::views::drop_all(&admin, &staging.database)
+                        .await
+                        .map_err(fail)?;
                     let park_url = staging.with_database(&park);
                     ownership::drop_database(db, &park_url, ours).await?;
                     let park_mark = Mark::new(&site.name, job.id(), Role::Park);

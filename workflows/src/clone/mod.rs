@@ -39,6 +39,7 @@ pub mod side;
 pub mod spec;
 pub mod template;
 pub mod uploads;
+pub mod views;
 
 use async_trait::async_trait;
 use base64::Engine;
@@ -283,6 +284,33 @@ async fn clone_site(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
     })
     .await?;
     // The new copy is live staging now (the pivot): a later failure or cancel does not undo it.
+    let views: Option<views::ViewsReport> = match site.db_engine {
+        DbEngine::Mysql => Some(
+            job.step("views", |run| {
+                let (site, source, staging) = (&site, &source, &staging);
+                async move {
+                    let pool = mysql::connect(source).await?;
+                    let admin = mysql::admin(staging).await?;
+                    let made = views::recreate(
+                        &pool,
+                        &source.database,
+                        &admin,
+                        &staging.database,
+                        &site.table_prefix,
+                    )
+                    .await
+                    .map_err(|e| mysql::classify(&staging.display(), e));
+                    pool.close().await;
+                    admin.close().await;
+                    let made = made?;
+                    run.progress(99.5, &format!("{} view(s) made", made.created.len()));
+                    Ok(made)
+                }
+            })
+            .await?,
+        ),
+        DbEngine::Postgres => None,
+    };
 
     let totals = tables.iter().fold((0u64, 0u64, 0u64), |acc, t| {
         (acc.0 + t.rows, acc.1 + t.replacements, acc.2 + t.malformed)
@@ -307,6 +335,9 @@ async fn clone_site(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
     });
     if let Some(anonymization) = &anonymization {
         report["anonymization"] = anonymization.summary(&tables);
+    }
+    if let Some(views) = &views {
+        report["views"] = json!(views);
     }
     job.step("record", |run| {
         let (site, report, basic) = (&site, &report, &basic);
