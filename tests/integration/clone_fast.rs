@@ -457,7 +457,7 @@ async fn modified(pool: &PgPool) -> Vec<(i64, String)> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn production_triggers_neither_fire_nor_change_state_on_either_copy_path() {
+async fn production_triggers_views_and_functions_are_on_staging_and_triggers_do_not_fire_on_either_path() {
     let env = TestEnv::new("clonetrig").await;
     let host = format!("trig-{}.example", &env.namespace[1..]);
     let PgSite {
@@ -475,7 +475,8 @@ async fn production_triggers_neither_fire_nor_change_state_on_either_copy_path()
          CREATE TRIGGER touch_always BEFORE UPDATE ON wp_posts FOR EACH ROW EXECUTE FUNCTION us_touch();
          ALTER TABLE wp_posts ENABLE ALWAYS TRIGGER touch_always;
          CREATE TRIGGER touch_off BEFORE UPDATE ON wp_posts FOR EACH ROW EXECUTE FUNCTION us_touch();
-         ALTER TABLE wp_posts DISABLE TRIGGER touch_off;",
+         ALTER TABLE wp_posts DISABLE TRIGGER touch_off;
+         CREATE VIEW wp_published AS SELECT \"ID\", post_title FROM wp_posts WHERE post_status = 'publish';",
     )
     .execute(&prod)
     .await
@@ -528,6 +529,11 @@ async fn production_triggers_neither_fire_nor_change_state_on_either_copy_path()
             .await
             .unwrap();
         let copy = (modified(&staging).await, trigger_states(&staging).await);
+        let through_view: i64 = sqlx::query_scalar("SELECT count(*) FROM wp_published")
+            .fetch_one(&staging)
+            .await
+            .unwrap_or_else(|e| panic!("{method}: the view is missing on staging: {e}"));
+        assert_eq!(through_view, 60, "{method}");
         staging.close().await;
         assert_eq!(
             copy.1, production.1,
