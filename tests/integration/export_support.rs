@@ -84,6 +84,35 @@ impl Wp {
         (serde_json::from_slice(&body).expect("JSON"), total)
     }
 
+    /// One value from the site's own database (the first column of the first row; empty when
+    /// there is none), with the `mysql` client.
+    pub fn sql(&self, query: &str) -> String {
+        let var = |k: &str| self.vars[k].as_str();
+        let out = std::process::Command::new("mysql")
+            .args(["-N", "-B", "-h", var("UNDERSTUDY_WP_DB_HOST")])
+            .args([
+                "-P",
+                var("UNDERSTUDY_WP_DB_PORT"),
+                "-u",
+                var("UNDERSTUDY_WP_DB_USER"),
+            ])
+            .args([var("UNDERSTUDY_WP_DB_NAME"), "-e", query])
+            .env("MYSQL_PWD", var("UNDERSTUDY_WP_DB_PASSWORD"))
+            .output()
+            .expect("mysql client (scripts/services/mariadb.sh)");
+        assert!(
+            out.status.success(),
+            "mysql {query}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .next()
+            .and_then(|l| l.split('\t').next())
+            .unwrap_or("")
+            .to_string()
+    }
+
     /// `X-WP-Total` of a collection, as the site says it.
     pub async fn total(&self, route: &str, query: &[(&str, &str)]) -> u64 {
         let mut q = query.to_vec();

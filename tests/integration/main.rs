@@ -21,6 +21,7 @@ mod hostile_clone;
 mod hostile_export;
 mod hostile_operations;
 mod hostile_provision;
+mod import_fidelity;
 mod observability;
 mod onboard;
 mod provision;

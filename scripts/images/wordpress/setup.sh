@@ -20,6 +20,23 @@ ServerTokens Prod
 CONF
 a2enconf understudy >/dev/null
 a2enmod rewrite >/dev/null
+# WordPress's own rewrite rules (what its permalink screen and the official image write; Debian
+# ships them commented out): pretty permalinks and /wp-json/ are routed to index.php. Owned by
+# www-data so WordPress keeps its section up to date (the import's rewrite flush does).
+cat >/var/www/html/.htaccess <<'HTACCESS'
+# BEGIN WordPress
+<IfModule mod_rewrite.c>
+RewriteEngine On
+RewriteRule .* - [E=HTTP_AUTHORIZATION:%{HTTP:Authorization}]
+RewriteBase /
+RewriteRule ^index\.php$ - [L]
+RewriteCond %{REQUEST_FILENAME} !-f
+RewriteCond %{REQUEST_FILENAME} !-d
+RewriteRule . /index.php [L]
+</IfModule>
+# END WordPress
+HTACCESS
+chown www-data:www-data /var/www/html/.htaccess
 # Logs to the container's output.
 ln -sfT /dev/stderr /var/log/apache2/error.log
 ln -sfT /dev/stdout /var/log/apache2/access.log

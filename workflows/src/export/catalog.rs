@@ -57,6 +57,8 @@ impl Collection {
 
 const EDIT: (&str, &str) = ("context", "edit");
 const ANY: (&str, &str) = ("status", "any");
+/// `status=any` leaves the trash out: trashed entries are a collection of their own.
+const TRASH: (&str, &str) = ("status", "trash");
 
 /// Post types and taxonomies exported under their own names, not as "custom".
 const BUILTIN_TYPES: &[&str] = &[
@@ -97,17 +99,26 @@ pub async fn plan(client: &WpClient) -> Result<Vec<Collection>, ExportError> {
         Collection::new("taxonomies", "/wp/v2/taxonomies", &[EDIT]).single(),
         Collection::new("media", "/wp/v2/media", &[EDIT]),
         Collection::new("posts", "/wp/v2/posts", &[EDIT, ANY]).content(),
-        Collection::new("pages", "/wp/v2/pages", &[EDIT, ANY]).content(),
-    ];
-    for (slug, rest_base) in custom(&types, BUILTIN_TYPES) {
-        list.push(
-            Collection::new(
-                &file_name(&rest_base, &slug),
-                &format!("/wp/v2/{rest_base}"),
-                &[EDIT, ANY],
-            )
+        Collection::new("posts-trash", "/wp/v2/posts", &[EDIT, TRASH])
             .content()
             .optional(),
+        Collection::new("pages", "/wp/v2/pages", &[EDIT, ANY]).content(),
+        Collection::new("pages-trash", "/wp/v2/pages", &[EDIT, TRASH])
+            .content()
+            .optional(),
+    ];
+    for (slug, rest_base) in custom(&types, BUILTIN_TYPES) {
+        let name = file_name(&rest_base, &slug);
+        let route = format!("/wp/v2/{rest_base}");
+        list.push(
+            Collection::new(&name, &route, &[EDIT, ANY])
+                .content()
+                .optional(),
+        );
+        list.push(
+            Collection::new(&format!("{name}-trash"), &route, &[EDIT, TRASH])
+                .content()
+                .optional(),
         );
     }
     list.extend([
@@ -142,6 +153,13 @@ pub async fn plan(client: &WpClient) -> Result<Vec<Collection>, ExportError> {
             "comments-trash",
             "/wp/v2/comments",
             &[EDIT, ("status", "trash")],
+        )
+        .optional(),
+        // The comments of trashed posts: WordPress sets them aside as `post-trashed`.
+        Collection::new(
+            "comments-post-trashed",
+            "/wp/v2/comments",
+            &[EDIT, ("status", "post-trashed")],
         )
         .optional(),
         users,

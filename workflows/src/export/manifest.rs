@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use super::bundle::Written;
 use super::media_plan::{MediaRecord, MediaStatus};
+use super::permalinks::Permalinks;
 use super::site::SiteInfo;
 
 /// Bumped when a reader of version N could misread a bundle of version N+1.
@@ -69,6 +70,10 @@ pub struct Manifest {
     pub collections: BTreeMap<String, CollectionEntry>,
     pub skipped_collections: Vec<SkippedCollection>,
     pub media: MediaSection,
+    /// The permalink settings derived from the site's links; absent when they were not
+    /// derivable (a note in `site.notes` says why) and in bundles of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permalinks: Option<Permalinks>,
     pub not_exported: Vec<String>,
 }
 

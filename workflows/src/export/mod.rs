@@ -21,6 +21,7 @@ mod manifest;
 mod media;
 mod media_plan;
 mod paths;
+mod permalinks;
 mod references;
 mod site;
 mod spec;
@@ -28,6 +29,7 @@ mod spec;
 pub use error::ExportError;
 pub use manifest::{Manifest, FORMAT_VERSION};
 pub use media_plan::{MediaRecord, MediaStatus};
+pub use permalinks::Permalinks;
 pub use spec::{ExportSpec, MediaMode};
 
 use async_trait::async_trait;
@@ -274,7 +276,7 @@ fn plan_media(
 fn write_bundle(
     bundle: &Bundle,
     spec: &ExportSpec,
-    site: SiteInfo,
+    mut site: SiteInfo,
     exported: &[Exported],
     records: Vec<MediaRecord>,
     job_id: uuid::Uuid,
@@ -315,6 +317,28 @@ fn write_bundle(
         );
         collections.insert(c.name.clone(), entry);
     }
+    let home = if site.home.is_empty() {
+        site.url.clone()
+    } else {
+        site.home.clone()
+    };
+    let permalinks = match permalinks::from_pages(
+        bundle,
+        &home,
+        &saved_pages(exported, "posts"),
+        &saved_pages(exported, "categories"),
+        &saved_pages(exported, "tags"),
+        &saved_pages(exported, "users"),
+    )? {
+        Ok(permalinks) => Some(permalinks),
+        Err(why) => {
+            site.notes.push(format!(
+                "permalink structure not derivable from the posts' links ({why}); an import \
+                 keeps the target's own"
+            ));
+            None
+        }
+    };
     let media = MediaSection::new(
         spec.media.as_str(),
         spec.max_media_bytes,
@@ -331,12 +355,26 @@ fn write_bundle(
         collections,
         skipped_collections: skipped,
         media,
+        permalinks,
         not_exported: NOT_EXPORTED.iter().map(|s| s.to_string()).collect(),
     };
     let value = serde_json::to_value(&manifest)
         .map_err(|e| ExportError::Bundle(format!("serialising the manifest: {e}")))?;
     bundle.complete(&value)?;
     Ok(summary(&bundle.dir, &manifest))
+}
+
+/// The page files of a collection, as its steps saved them (none when it was skipped).
+fn saved_pages(exported: &[Exported], name: &str) -> Vec<bundle::Written> {
+    exported
+        .iter()
+        .filter(|e| e.collection.name == name)
+        .flat_map(|e| &e.pages)
+        .filter_map(|page| match page {
+            PageOutcome::Saved { file, .. } => Some(file.clone()),
+            PageOutcome::Skipped { .. } => None,
+        })
+        .collect()
 }
 
 /// The job's result when the bundle was already complete (crash after the rename).
@@ -363,5 +401,6 @@ fn summary(dir: &std::path::Path, manifest: &Manifest) -> Value {
         "skipped_collections": manifest.skipped_collections.iter().map(|s| &s.name).collect::<Vec<_>>(),
         "media": manifest.media.counts,
         "media_bytes": manifest.media.bytes,
+        "permalink_structure": manifest.permalinks.as_ref().map(|p| &p.structure),
     })
 }

@@ -99,6 +99,7 @@ impl Workflow for Onboard {
                 "media": exported["media"],
                 "media_bytes": exported["media_bytes"],
                 "wordpress_version": exported["wordpress_version"],
+                "permalink_structure": exported["permalink_structure"],
             },
             "import": sandbox["import"],
             "containers": sandbox["containers"],

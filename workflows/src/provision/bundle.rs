@@ -4,7 +4,7 @@
 //! the clone's serialized-safe [`crate::rewrite::Rewriter`], `guid` left alone), and the media
 //! files with safe paths. Only what the importer uses is read; unknown fields are ignored.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -65,6 +65,47 @@ pub struct Manifest {
     pub collections: BTreeMap<String, CollectionEntry>,
     #[serde(default)]
     pub media: Option<MediaSection>,
+    /// The source's permalink settings (absent in bundles of earlier exports).
+    #[serde(default)]
+    pub permalinks: Option<Permalinks>,
+}
+
+/// `permalinks` of the manifest: what import.php sets `permalink_structure`, `category_base`
+/// and `tag_base` to.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Permalinks {
+    pub structure: String,
+    #[serde(default)]
+    pub category_base: Option<String>,
+    #[serde(default)]
+    pub tag_base: Option<String>,
+}
+
+impl Permalinks {
+    /// Refuses values that are not a URL path WordPress could have made (a hostile bundle
+    /// would otherwise write them into the sandbox's options).
+    fn check(&self) -> Result<(), String> {
+        let fields = [
+            ("structure", Some(&self.structure)),
+            ("category_base", self.category_base.as_ref()),
+            ("tag_base", self.tag_base.as_ref()),
+        ];
+        for (name, value) in fields {
+            let Some(value) = value else { continue };
+            let path_like = value.is_empty()
+                || (value.starts_with('/')
+                    && value.len() <= 255
+                    && value
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "/%-_.~+!$&()*,;=:@".contains(c)));
+            if !path_like {
+                return Err(format!(
+                    "permalinks.{name} {value:?} is not a permalink path"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -145,6 +186,9 @@ impl Bundle {
                     manifest.site.url
                 ),
             ));
+        }
+        if let Some(permalinks) = &manifest.permalinks {
+            permalinks.check().map_err(|why| permanent(dir, why))?;
         }
         let bundle = Bundle {
             dir: dir.to_path_buf(),
@@ -365,9 +409,19 @@ mod tests {
         let err = Bundle::open(&dir).unwrap_err().to_string();
         assert!(err.contains("leads outside the bundle"), "{err}");
         let missing = json!([{"status": "downloaded", "path": "uploads/2024/gone.png"}]);
-        write("http://s.test/", posts, missing);
+        write("http://s.test/", posts.clone(), missing);
         let err = Bundle::open(&dir).unwrap_err().to_string();
         assert!(err.contains("is missing"), "{err}");
+        let permalinks = |links: Value| {
+            let manifest = json!({"format": FORMAT, "format_version": 1,
+                "site": {"url": "http://s.test/"}, "collections": posts, "permalinks": links});
+            std::fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
+            Bundle::open(&dir).map(|b| b.manifest.permalinks.unwrap().structure)
+        };
+        let fine = permalinks(json!({"structure": "/%year%/%postname%/", "tag_base": "/topic"}));
+        assert_eq!(fine.unwrap(), "/%year%/%postname%/");
+        let err = permalinks(json!({"structure": "/%postname%/\"><script>"})).unwrap_err();
+        assert!(err.to_string().contains("not a permalink path"), "{err}");
         let _ = std::fs::remove_dir_all(&root);
     }
 

@@ -8,7 +8,10 @@
 // post types and taxonomies (registered by the understudy-imported-types must-use plugin, which
 // the import uploads first), their registered meta, reusable blocks, block navigation, block
 // templates and template parts stored in the database, classic menus (items with their parents
-// and targets) and their theme locations. Every imported object is marked with the meta
+// and targets) and their theme locations, trashed posts, pages and custom post type entries
+// (into the trash), comment authors' IP and user agent, user nicknames, and the permalink
+// settings the export derived (then WordPress's .htaccess section is rewritten and the rewrite
+// rules rebuilt by the next request). Every imported object is marked with the meta
 // `_understudy_import` = its source id, so a re-run updates instead of duplicating.
 // Prints one JSON line: counts per kind and milliseconds per phase.
 error_reporting(E_ALL & ~E_DEPRECATED & ~E_NOTICE & ~E_WARNING);
@@ -54,7 +57,7 @@ $wpdb->query('START TRANSACTION');
 wp_defer_term_counting(true);
 wp_defer_comment_counting(true);
 $report = ['users' => 0, 'terms' => 0, 'attachments' => 0, 'posts' => 0, 'pages' => 0,
-           'custom_posts' => [], 'blocks' => 0, 'navigation' => 0, 'templates' => 0,
+           'custom_posts' => [], 'trashed' => 0, 'blocks' => 0, 'navigation' => 0, 'templates' => 0,
            'template_parts' => 0, 'menus' => 0, 'menu_items' => 0, 'menu_locations' => 0,
            'comments' => 0, 'settings' => 0, 'skipped' => [], 'renumbered' => 0, 'ms' => []];
 $clock = microtime(true);
@@ -102,7 +105,7 @@ foreach ($c['users'] ?? [] as $u) {
         'display_name' => $u['name'] ?? $login, 'first_name' => $u['first_name'] ?? '',
         'last_name' => $u['last_name'] ?? '', 'description' => $u['description'] ?? '',
         'user_url' => $u['url'] ?? '', 'user_nicename' => $u['slug'] ?? '',
-        'role' => ($u['roles'][0] ?? 'author'),
+        'nickname' => $u['nickname'] ?? '', 'role' => ($u['roles'][0] ?? 'author'),
     ]);
     if (is_wp_error($id)) { skip('user: ' . $id->get_error_code()); continue; }
     update_user_meta($id, MARK, $u['id']);
@@ -266,9 +269,11 @@ function import_meta($id, $item) {
 }
 
 $parents = [];
-$collections = ['pages' => 'page', 'posts' => 'post'];
-foreach ($custom_types as $slug => $t) { $collections[$t['rest_base']] = $slug; }
-foreach ($collections as $collection => $type) {
+// [collection, post type, trashed]: `<name>-trash` holds the entries in the source's trash.
+$collections = [['pages', 'page', false], ['posts', 'post', false]];
+foreach ($custom_types as $slug => $t) { $collections[] = [$t['rest_base'], $slug, false]; }
+foreach ($collections as [$collection, $type]) { $collections[] = ["$collection-trash", $type, true]; }
+foreach ($collections as [$collection, $type, $trashed]) {
     foreach ($c[$collection] ?? [] as $p) {
         $fields = [
             'post_type' => $type, 'post_title' => raw($p['title'] ?? ''),
@@ -301,7 +306,12 @@ foreach ($collections as $collection => $type) {
         import_meta($id, $p);
         if (!empty($p['parent'])) { $parents[$id] = $p['parent']; }
         if (!empty($p['template'])) { update_post_meta($id, '_wp_page_template', $p['template']); }
-        if ($type === 'post' || $type === 'page') { $report[$collection]++; }
+        // Trashing renamed it `<slug>__trashed`; WordPress restores the slug from this meta.
+        if ($trashed && preg_match('/^(.+)__trashed$/', $p['slug'] ?? '', $desired)) {
+            update_post_meta($id, '_wp_desired_post_slug', $desired[1]);
+        }
+        if ($trashed) { $report['trashed']++; }
+        elseif ($type === 'post' || $type === 'page') { $report[$collection]++; }
         else { $report['custom_posts'][$type] = ($report['custom_posts'][$type] ?? 0) + 1; }
     }
 }
@@ -311,8 +321,8 @@ foreach ($c['media'] ?? [] as $m) {
 foreach ($parents as $id => $parent) {
     if (isset($post_map[$parent])) { wp_update_post(['ID' => $id, 'post_parent' => $post_map[$parent]]); }
 }
-$featured_items = array_merge($c['posts'] ?? [], $c['pages'] ?? []);
-foreach ($custom_types as $t) { $featured_items = array_merge($featured_items, $c[$t['rest_base']]); }
+$featured_items = [];
+foreach ($collections as [$collection]) { $featured_items = array_merge($featured_items, $c[$collection] ?? []); }
 foreach ($featured_items as $p) {
     $featured = $p['featured_media'] ?? 0;
     if ($featured && isset($post_map[$p['id']])) {
@@ -351,8 +361,8 @@ foreach (['templates' => 'wp_template', 'template-parts' => 'wp_template_part'] 
 }
 phase('navigation_templates');
 
-// Comments, parents first (ids ascending).
-$comments = $c['comments'] ?? [];
+// Comments, parents first (ids ascending); those of trashed posts stay set aside with them.
+$comments = array_merge($c['comments'] ?? [], $c['comments-post-trashed'] ?? []);
 usort($comments, function ($a, $b) { return $a['id'] <=> $b['id']; });
 $comment_map = [];
 $marked_comments = [];
@@ -366,8 +376,10 @@ foreach ($comments as $cm) {
     $id = wp_insert_comment(wp_slash([
         'comment_post_ID' => $post_map[$cm['post']], 'comment_author' => $cm['author_name'] ?? '',
         'comment_author_email' => $cm['author_email'] ?? '', 'comment_author_url' => $cm['author_url'] ?? '',
+        'comment_author_IP' => $cm['author_ip'] ?? '', 'comment_agent' => $cm['author_user_agent'] ?? '',
+        'comment_type' => in_array($cm['type'] ?? '', ['pingback', 'trackback'], true) ? $cm['type'] : 'comment',
         'comment_content' => raw($cm['content'] ?? ''), 'comment_date' => $cm['date'] ?? '',
-        'comment_date_gmt' => $cm['date_gmt'] ?? '', 'comment_approved' => ($cm['status'] ?? '') === 'approved' ? 1 : 0,
+        'comment_date_gmt' => $cm['date_gmt'] ?? '', 'comment_approved' => ['approved' => 1, 'post-trashed' => 'post-trashed'][$cm['status'] ?? ''] ?? 0,
         'comment_parent' => $comment_map[$cm['parent'] ?? 0] ?? 0,
         'user_id' => isset($cm['author']) && $cm['author'] ? $author($cm['author']) : 0,
     ]));
@@ -480,9 +492,26 @@ if (!empty($s['default_category']) && isset($term_map['category'][$s['default_ca
     update_option('default_category', $term_map['category'][$s['default_category']]);
     $report['settings']++;
 }
+// Permalinks as the source had them, so its pretty links and /wp-json/ answer here too.
+$links = $data['permalinks'] ?? null;
+if (is_array($links) && is_string($links['structure'] ?? null)) {
+    global $wp_rewrite;
+    $wp_rewrite->set_permalink_structure(sanitize_option('permalink_structure', $links['structure']));
+    foreach (['category_base' => 'set_category_base', 'tag_base' => 'set_tag_base'] as $key => $set) {
+        if (is_string($links[$key] ?? null)) { $wp_rewrite->$set(sanitize_option($key, $links[$key])); }
+    }
+    // WordPress's section of .htaccess, as the permalink screen writes it (the image's Apache
+    // reads it; PHP's command line cannot see that mod_rewrite is loaded there).
+    require_once ABSPATH . 'wp-admin/includes/misc.php';
+    add_filter('got_rewrite', '__return_true');
+    save_mod_rewrite_rules();
+    $report['permalinks'] = get_option('permalink_structure');
+}
 wp_defer_term_counting(false);
 wp_defer_comment_counting(false);
-flush_rewrite_rules(false);
+// Rebuilt by the next request: this process registered the post types and taxonomies (and
+// their permalink structures) for the structure it started with.
+delete_option('rewrite_rules');
 phase('settings');
 if (!$report['custom_posts']) { $report['custom_posts'] = new stdClass(); }
 // Attachments whose other sizes thumbnails.php makes after the import, in the background.

@@ -2,8 +2,9 @@
 //! source site's URLs to the sandbox URL; the media files go into `wp-content/uploads/` (tar
 //! through the engine's archive API, owned by www-data); `import.php` inside the container
 //! creates users, terms (custom taxonomies too), attachments, reusable blocks, posts, pages,
-//! custom post types, navigation, block templates and template parts, comments, classic menus
-//! with their locations, and settings with WordPress's own functions. The site's custom post
+//! custom post types (and what the source had in its trash), navigation, block templates and
+//! template parts, comments, classic menus with their locations, settings and the permalink
+//! settings with WordPress's own functions. The site's custom post
 //! types and taxonomies are registered in the sandbox by a must-use plugin
 //! (`imported-types.php`, definitions from the bundle's `types` and `taxonomies`). Re-running
 //! it updates what an earlier attempt imported (no duplicates).
@@ -96,6 +97,7 @@ fn payload(
         "custom": custom,
         "media": media,
         "uploads_url": format!("{url}/wp-content/uploads"),
+        "permalinks": bundle.manifest.permalinks,
     });
     let bytes = serde_json::to_vec(&body)
         .map_err(|e| StepError::Permanent(format!("encoding import.json: {e}")))?;
