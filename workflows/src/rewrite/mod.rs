@@ -20,6 +20,9 @@
 //! - `url_match`: finding every rule's host fast (`memmem`) and writing the staging spelling.
 //! - `serialized`: the PHP `serialize()` grammar, parsed structurally, lengths fixed.
 //! - [`rewriter`]: one value in, [`Outcome`] out; the malformed policy.
+//! - [`column_kind`]: text, binary or array-of-text columns ([`ColumnKinds`] for a COPY stream).
+//! - `binary`: binary values (rewritten only when UTF-8) and their hex forms (`\x…`, `0x…`).
+//! - `pg_array`: PostgreSQL arrays of text, rewritten element by element.
 //! - [`literal`]: literal pairs (collected e-mails, IPs, names → fakes), boundary-checked, found
 //!   with one Aho-Corasick automaton; the rewriter applies them after the URL rules.
 //! - [`row_map`]: the hook for whole-field replacements decided per row (anonymized columns).
@@ -51,6 +54,11 @@
 //!   nesting deeper than 128 arrays, objects and serialized strings together) are left byte-for-byte unchanged, counted in
 //!   [`TableStats::malformed`] and sampled in [`DumpStats::malformed_samples`]. Only values that
 //!   contain a candidate host are ever inspected.
+//! - **Binary columns** (`bytea`, BLOB, VARBINARY) are decoded from the dump's hex; a value whose
+//!   bytes are UTF-8 is rewritten like text (serialized-aware), any other bytes are left exactly
+//!   as they are ([`TableStats::binary_kept`] counts those that held a candidate host) and the
+//!   result is written back as hex. Arrays of text are rewritten element by element. A mysqldump
+//!   names its binary columns in `CREATE TABLE`; a COPY stream needs [`ColumnKinds`].
 //! - **Pass-through.** Outside COPY data (PostgreSQL) or INSERT statements (MySQL) nothing is
 //!   touched: DDL, comments, function bodies. PostgreSQL `INSERT`s (`pg_dump --inserts`) are
 //!   counted in [`DumpStats::statements_not_rewritten`], not rewritten.

@@ -111,3 +111,53 @@ fn throughput_copy_and_mysqldump() {
         });
     }
 }
+
+/// 100 MB of binary values (every one decoded from hex to be looked at); `match_every` of them
+/// hold a serialized URL, the others bytes without the host.
+fn blob_streams(match_every: usize) -> (Vec<u8>, Vec<u8>) {
+    let mut pg = b"COPY public.wp_files (id, data) FROM stdin;\n".to_vec();
+    let mut my = b"CREATE TABLE `wp_files` (\n  `id` bigint,\n  `data` longblob\n);\n".to_vec();
+    let hex = |bytes: &[u8], upper: bool| {
+        let mut out = Vec::new();
+        super::binary::encode_hex(bytes, upper, &mut out);
+        String::from_utf8(out).unwrap()
+    };
+    let mut i = 0;
+    while pg.len() < TARGET_BYTES {
+        my.extend_from_slice(b"INSERT INTO `wp_files` VALUES ");
+        for j in 0..400 {
+            let with_url = match_every > 0 && i % match_every == 0;
+            let mut v = value(i, with_url).into_bytes();
+            v.resize(1000, b' ');
+            pg.extend_from_slice(format!("{i}\t\\\\x{}\n", hex(&v, false)).as_bytes());
+            let sep = if j == 0 { "" } else { "," };
+            my.extend_from_slice(format!("{sep}({i},0x{})", hex(&v, true)).as_bytes());
+            i += 1;
+        }
+        my.extend_from_slice(b";\n");
+    }
+    pg.extend_from_slice(b"\\.\n");
+    (pg, my)
+}
+
+#[test]
+#[ignore = "throughput measurement; run with --release -- --ignored --nocapture"]
+fn throughput_binary_columns() {
+    let rw = rewriter();
+    let policy = Policy::wordpress();
+    let kinds = super::ColumnKinds::new().with("wp_files", "data", super::ColumnKind::Binary);
+    for (label, every) in [("no matching blobs", 0), ("10% blobs match", 10)] {
+        let (pg, my) = blob_streams(every);
+        measure(&format!("pg COPY bytea, {label}"), &pg, |i, o| {
+            let stats = PgCopyRewriter::new(&rw, &policy)
+                .with_column_kinds(&kinds)
+                .run(i, o)
+                .unwrap();
+            stats.total().replacements
+        });
+        measure(&format!("mysqldump longblob, {label}"), &my, |i, o| {
+            let stats = MysqlDumpRewriter::new(&rw, &policy).run(i, o).unwrap();
+            stats.total().replacements
+        });
+    }
+}
