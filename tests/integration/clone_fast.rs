@@ -457,7 +457,8 @@ async fn modified(pool: &PgPool) -> Vec<(i64, String)> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn production_triggers_views_and_functions_are_on_staging_and_triggers_do_not_fire_on_either_path() {
+async fn production_triggers_views_and_functions_are_on_staging_and_triggers_do_not_fire_on_either_path(
+) {
     let env = TestEnv::new("clonetrig").await;
     let host = format!("trig-{}.example", &env.namespace[1..]);
     let PgSite {

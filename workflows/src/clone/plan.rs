@@ -39,13 +39,13 @@ impl Plan {
     }
 }
 
+/// `(schema, table, bytes)`; the schema is empty for MySQL.
+pub type SizedTable = (String, String, i64);
+
 /// Splits a database's tables into the site's (`prefix…`, its multisite `prefix<N>_…` tables
 /// included) and the others: tables without the prefix, and those of another install whose
 /// prefix extends this one's (`wp_shop_options` + `wp_shop_posts` beside a `wp_` site).
-pub fn scope(
-    prefix: &str,
-    tables: Vec<(String, String, i64)>,
-) -> (Vec<(String, String, i64)>, Vec<(String, String)>) {
+pub fn scope(prefix: &str, tables: Vec<SizedTable>) -> (Vec<SizedTable>, Vec<(String, String)>) {
     let names: std::collections::HashSet<&str> = tables.iter().map(|t| t.1.as_str()).collect();
     let blog_table = |rest: &str| {
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
