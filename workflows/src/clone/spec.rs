@@ -198,7 +198,7 @@ mod tests {
         let full = json!({"action": "create", "site": "shop", "site_spec": site_spec,
             "anonymize": true, "keep_admin": "ops", "parallel_tables": 2, "keep_options": ["x"],
             "tables": ["posts"], "exclude": ["users"], "include_live": false, "basic_auth": true,
-            "template": true, "force_template": false, "backup": "/b.sql"});
+            "template": true, "force_template": false, "checksum": false, "backup": "/b.sql"});
         // Every field serde knows is in the schema and nothing else: serde refuses unknown fields.
         let parsed: CloneSpec = serde_json::from_value(full.clone()).expect("every field");
         assert_eq!(keys(&schema["properties"]), keys(&full));
