@@ -493,8 +493,9 @@ async fn production_triggers_views_and_functions_are_on_staging_and_triggers_do_
         // Production idle first (the test's own sessions gone), as the fast path needs.
         let sessions = || async {
             sqlx::query_as::<_, (String, String, String)>(
-                "SELECT application_name, state, left(query, 120) FROM pg_stat_activity \
-                 WHERE datname = $1 AND pid <> pg_backend_pid()",
+                "SELECT coalesce(application_name, ''), coalesce(state, ''), coalesce(left(query, 120), '') \
+                 FROM pg_stat_activity \
+                 WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
             )
             .bind(&source)
             .fetch_all(&env.pool)
