@@ -35,8 +35,8 @@ pub fn generate_postgres(posts: u64) -> String {
          INSERT INTO wp_postmeta (post_id, meta_key, meta_value) SELECT i, '_meta', replace(replace('{meta}', '__I__', i::text), '__N__', length('https://{HOST}/img/' || i)::text) FROM generate_series(1, {posts}) i;\n\
          INSERT INTO wp_postmeta (post_id, meta_key, meta_value) SELECT i, k, 'value ' || i FROM generate_series(1, {posts}) i, (VALUES ('_a'), ('_b')) v(k);\n\
          CREATE INDEX wp_postmeta_post ON wp_postmeta (post_id);\n\
-         CREATE TABLE understudy_bench_marker (posts bigint);\n\
-         INSERT INTO understudy_bench_marker VALUES ({posts});\n"
+         CREATE TABLE wp_understudy_bench_marker (posts bigint);\n\
+         INSERT INTO wp_understudy_bench_marker VALUES ({posts});\n"
     )
 }
 
@@ -57,7 +57,7 @@ pub fn generate_mysql(posts: u64) -> String {
          INSERT INTO wp_postmeta (post_id, meta_key, meta_value) {series} SELECT i, '_meta', REPLACE(REPLACE('{meta}', '__I__', i), '__N__', LENGTH(CONCAT('https://{HOST}/img/', i))) FROM s;\n\
          INSERT INTO wp_postmeta (post_id, meta_key, meta_value) {series} SELECT i, '_a', CONCAT('value ', i) FROM s;\n\
          INSERT INTO wp_postmeta (post_id, meta_key, meta_value) {series} SELECT i, '_b', CONCAT('value ', i) FROM s;\n\
-         CREATE TABLE understudy_bench_marker (posts bigint);\n\
-         INSERT INTO understudy_bench_marker VALUES ({posts});\n"
+         CREATE TABLE wp_understudy_bench_marker (posts bigint);\n\
+         INSERT INTO wp_understudy_bench_marker VALUES ({posts});\n"
     )
 }

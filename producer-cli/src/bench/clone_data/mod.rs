@@ -44,13 +44,13 @@ async fn is_current(source: &DbUrl, posts: u64) -> Result<bool, Failure> {
             let pool = pg::connect(source).await.map_err(failure)?;
             let versioned: bool = sqlx::query_scalar(
                 "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() \
-                 AND table_name = 'understudy_bench_marker' AND column_name = 'version')",
+                 AND table_name = 'wp_understudy_bench_marker' AND column_name = 'version')",
             )
             .fetch_one(&pool)
             .await?;
             let current = versioned
                 && sqlx::query_scalar::<_, i64>(
-                    "SELECT posts FROM understudy_bench_marker WHERE version = $1",
+                    "SELECT posts FROM wp_understudy_bench_marker WHERE version = $1",
                 )
                 .bind(VERSION)
                 .fetch_optional(&pool)
@@ -63,14 +63,14 @@ async fn is_current(source: &DbUrl, posts: u64) -> Result<bool, Failure> {
             let pool = my::connect(source).await.map_err(failure)?;
             let versioned: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = DATABASE() \
-                 AND table_name = 'understudy_bench_marker' AND column_name = 'version'",
+                 AND table_name = 'wp_understudy_bench_marker' AND column_name = 'version'",
             )
             .fetch_one(&pool)
             .await
             .map_err(mariadb)?;
             let current = versioned > 0
                 && sqlx::query_scalar::<_, i64>(
-                    "SELECT posts FROM understudy_bench_marker WHERE version = ?",
+                    "SELECT posts FROM wp_understudy_bench_marker WHERE version = ?",
                 )
                 .bind(VERSION)
                 .fetch_optional(&pool)

@@ -318,8 +318,8 @@ pub async fn generate(source: &DbUrl, host: &str, posts: u64) -> Result<(), Fail
         }
     }
     sqlx::raw_sql(&format!(
-        "CREATE TABLE understudy_bench_marker (posts bigint, version bigint) {TABLE_OPTIONS}; \
-         INSERT INTO understudy_bench_marker VALUES ({posts}, {VERSION});"
+        "CREATE TABLE wp_understudy_bench_marker (posts bigint, version bigint) {TABLE_OPTIONS}; \
+         INSERT INTO wp_understudy_bench_marker VALUES ({posts}, {VERSION});"
     ))
     .execute(&pool)
     .await

@@ -91,8 +91,8 @@ pub async fn generate(source: &DbUrl, host: &str, posts: u64) -> Result<(), sqlx
         copy_table(&mut conn, &mut generator, table).await?;
     }
     sqlx::raw_sql(&format!(
-        "{INDEXES} CREATE TABLE understudy_bench_marker (posts bigint, version bigint); \
-         INSERT INTO understudy_bench_marker VALUES ({posts}, {VERSION}); COMMIT;"
+        "{INDEXES} CREATE TABLE wp_understudy_bench_marker (posts bigint, version bigint); \
+         INSERT INTO wp_understudy_bench_marker VALUES ({posts}, {VERSION}); COMMIT;"
     ))
     .execute(&mut conn)
     .await?;
