@@ -370,7 +370,7 @@ pub struct StagingArgs {
     /// Watch the job until it ends.
     #[arg(long)]
     pub wait: bool,
-    /// Tables copied at once.
+    /// Tables copied at once (PostgreSQL; MySQL/MariaDB with `--per-table-snapshot`).
     #[arg(long, default_value_t = 2)]
     pub parallel_tables: usize,
     /// Option names never rewritten (repeatable).
@@ -415,6 +415,11 @@ pub struct CopyArgs {
     /// default files under 1 MiB are compared, larger ones by size and modification time).
     #[arg(long)]
     pub checksum: bool,
+    /// MySQL/MariaDB: read each table in its own transaction, `--parallel-tables` at a time,
+    /// resumable table by table. By default every table is read in one transaction, so staging
+    /// is production at one moment (no comment without its post) and a crashed copy starts over.
+    #[arg(long)]
+    pub per_table_snapshot: bool,
 }
 
 /// Personal data on the copy (create and refresh).

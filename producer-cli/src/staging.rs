@@ -311,6 +311,9 @@ fn clone_message(
     if copy.checksum {
         spec["checksum"] = json!(true);
     }
+    if copy.per_table_snapshot {
+        spec["snapshot"] = json!("per-table");
+    }
     if anonymize.anonymize {
         spec["anonymize"] = json!(true);
         if let Some(login) = &anonymize.keep_admin {

@@ -7,6 +7,7 @@ mod clone_anonymize_resume;
 mod clone_fast;
 mod clone_mysql;
 mod clone_pg;
+mod clone_snapshot;
 mod clone_values;
 mod engine_basics;
 mod engine_control;

@@ -4,7 +4,8 @@
 //! (`register-site`, for an inline site spec) → `validate` → PostgreSQL: `template` (the
 //! same-server fast path, or why not) → either `rewrite:<table>`… in place, or the streaming copy:
 //! (`schema` | `create-database`) → (`collect-personal-data`, when anonymizing) →
-//! `copy:<table>`… → (`indexes`) → `harden` → `basic-auth` → `sync-uploads` → `swap` → `record`. The copy is built in an incoming database and an incoming
+//! `copy:<table>`… (MySQL/MariaDB: one `copy` of every table in one snapshot, unless the spec
+//! says `"snapshot": "per-table"`) → (`indexes`) → `harden` → `basic-auth` → `sync-uploads` → `swap` → `record`. The copy is built in an incoming database and an incoming
 //! uploads directory and only swapped in at the end, so a failed refresh leaves the previous
 //! staging intact and a failed create leaves nothing (compensation drops what it made).
 //!
@@ -26,6 +27,7 @@ pub mod environment;
 pub mod guard;
 pub mod harden;
 pub mod inline_site;
+pub mod meter;
 pub mod mysql;
 pub mod ownership;
 pub mod plan;
@@ -178,6 +180,8 @@ async fn clone_site(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
                 report["rewrite_secs"] =
                     json!((began.elapsed().as_secs_f64() * 100.0).round() / 100.0);
             }
+            // One exported snapshot (stream) or a copy nobody else was connected to (template).
+            report["snapshot"] = json!("consistent");
             method = Some(report);
             tables
         }
@@ -324,7 +328,7 @@ async fn clone_site(job: &Job, spec: &CloneSpec) -> Result<Value, StepError> {
         "rows": totals.0,
         "replacements": totals.1,
         "malformed": totals.2,
-        "copy": method.unwrap_or_else(|| json!({"method": "stream", "reason": "MySQL/MariaDB"})),
+        "copy": method.unwrap_or_else(|| json!({"method": "stream", "reason": "MySQL/MariaDB", "snapshot": spec.snapshot})),
         "tables": tables,
         "tables_not_copied": plan.not_copied.iter().map(|(schema, table)| {
             if schema.is_empty() { table.clone() } else { format!("{schema}.{table}") }

@@ -233,6 +233,24 @@ pub fn dump_table(credentials: &Credentials, database: &str, table: &str) -> Pro
         .args([database, table])
 }
 
+/// `mysqldump` of `tables` of `database` to stdout in one transaction: every table as it was
+/// at one moment, each dropped and recreated by the stream.
+pub fn dump_tables(credentials: &Credentials, database: &str, tables: &[String]) -> Program {
+    Program::new("mysqldump")
+        .arg(credentials.arg())
+        .args([
+            "--single-transaction",
+            "--quick",
+            "--hex-blob",
+            "--skip-lock-tables",
+            "--skip-triggers",
+            "--default-character-set=utf8mb4",
+            "--no-tablespaces",
+        ])
+        .arg(database)
+        .args(tables.iter().cloned())
+}
+
 /// `mysql` loading a stream into `database`.
 pub fn load(credentials: &Credentials, database: &str) -> Program {
     Program::new("mysql").arg(credentials.arg()).args([

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use crate::rewrite::{DumpStats, Options, Policy, Rewriter, Rule};
+use crate::rewrite::{DumpStats, Options, Policy, Rewriter, Rule, TableStats};
 use crate::sites::Site;
 use crate::StepError;
 
@@ -100,13 +100,24 @@ fn is_zero(n: &u64) -> bool {
 impl TableReport {
     /// The report of one table's copy from its dump statistics.
     pub fn from_stats(table: String, stats: &DumpStats) -> TableReport {
-        let t = stats.total();
         let mut anonymized = BTreeMap::new();
         for locations in stats.mapped.values() {
             for (location, n) in locations {
                 *anonymized.entry(location.clone()).or_default() += n;
             }
         }
+        TableReport::new(table, &stats.total(), anonymized)
+    }
+
+    /// The report of `table` from the statistics of a dump of several tables (a table with no
+    /// rows has none).
+    pub fn of_table(table: &str, stats: &DumpStats) -> TableReport {
+        let counts = stats.tables.get(table).cloned().unwrap_or_default();
+        let anonymized = stats.mapped.get(table).cloned().unwrap_or_default();
+        TableReport::new(table.to_string(), &counts, anonymized)
+    }
+
+    fn new(table: String, t: &TableStats, anonymized: BTreeMap<String, u64>) -> TableReport {
         TableReport {
             table,
             rows: t.rows,

@@ -41,7 +41,7 @@ pub struct CloneSpec {
     /// default the administrator with the lowest user ID.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_admin: Option<String>,
-    /// Tables copied at once.
+    /// Tables copied at once (PostgreSQL; MySQL/MariaDB with [`Snapshot::PerTable`]).
     #[serde(default = "default_parallel")]
     pub parallel_tables: usize,
     /// Option names whose values are never rewritten (besides `wc_subscriptions_siteurl`).
@@ -76,6 +76,23 @@ pub struct CloneSpec {
     /// Restore: the backup file to load (from `understudy site backups`).
     #[serde(default)]
     pub backup: Option<String>,
+    /// MySQL/MariaDB create/refresh: how the tables are read (PostgreSQL always reads one
+    /// exported snapshot).
+    #[serde(default)]
+    pub snapshot: Snapshot,
+}
+
+/// How a MySQL/MariaDB copy reads production.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Snapshot {
+    /// All tables in one transaction (one `mysqldump --single-transaction`): staging is
+    /// production at one moment, and a crashed copy starts over.
+    #[default]
+    Consistent,
+    /// One transaction per table, `parallel_tables` at a time, resumed table by table; rows
+    /// written to production during the copy can leave references between tables dangling.
+    PerTable,
 }
 
 fn default_true() -> bool {
@@ -132,6 +149,13 @@ impl CloneSpec {
             }
             site.check()?;
         }
+        if spec.snapshot != Snapshot::default()
+            && !matches!(spec.action, Action::Create | Action::Refresh)
+        {
+            return Err(SpecError::new(
+                "clone: snapshot applies to create and refresh only",
+            ));
+        }
         if spec.action == Action::Restore && spec.backup.is_none() {
             return Err(SpecError::new(
                 "clone: restore needs \"backup\": the backup file path",
@@ -173,6 +197,8 @@ mod tests {
             json!({"action": "create", "site": "shop", "keep_admin": "ops"}),
             json!({"action": "create", "site": "shop", "anonymize": true, "keep_admin": ""}),
             json!({"action": "destroy", "site": "shop", "anonymize": true}),
+            json!({"action": "promote", "site": "shop", "snapshot": "per-table"}),
+            json!({"action": "create", "site": "shop", "snapshot": "per_table"}),
         ] {
             assert!(CloneSpec::parse(&bad).is_err(), "{bad}");
         }
@@ -198,7 +224,8 @@ mod tests {
         let full = json!({"action": "create", "site": "shop", "site_spec": site_spec,
             "anonymize": true, "keep_admin": "ops", "parallel_tables": 2, "keep_options": ["x"],
             "tables": ["posts"], "exclude": ["users"], "include_live": false, "basic_auth": true,
-            "template": true, "force_template": false, "checksum": false, "backup": "/b.sql"});
+            "template": true, "force_template": false, "checksum": false, "backup": "/b.sql",
+            "snapshot": "consistent"});
         // Every field serde knows is in the schema and nothing else: serde refuses unknown fields.
         let parsed: CloneSpec = serde_json::from_value(full.clone()).expect("every field");
         assert_eq!(keys(&schema["properties"]), keys(&full));

@@ -3,9 +3,10 @@
 //! the administrators (to choose the one whose login survives).
 //!
 //! Read-only. On PostgreSQL it reads inside the copy's exported snapshot, so it sees exactly the
-//! rows the table dumps will see; on MySQL/MariaDB each table dump has its own consistent read,
-//! so a value first written to production between this read and a table's dump is replaced in
-//! its own column but not inside other values. The clear values live in memory only.
+//! rows the table dumps will see; on MySQL/MariaDB the dump reads its own snapshot (one for all
+//! tables, or one per table), which a second session cannot join, so a value first written to
+//! production between this read and the dump is replaced in its own column but not inside other
+//! values. The clear values live in memory only.
 
 use futures::TryStreamExt;
 use sqlx::{Connection, PgConnection};
